@@ -1,0 +1,1 @@
+//! Fabric primitives shared by every crate.
