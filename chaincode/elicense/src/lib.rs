@@ -1,0 +1,1 @@
+//! The eLicense Ledger chaincode: the licence contract and its CCaaS server.

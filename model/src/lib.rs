@@ -1,0 +1,1 @@
+//! The licence domain rules shared by the chaincode and the SDK: commitments, grants, codes, identifiers.
