@@ -1,0 +1,8 @@
+//! An embedded, Fabric-compatible network in one process.
+//!
+//! The devnet runs every organisation's peer, a solo ordering service, a ledger per peer and
+//! channel, and a Fabric-CA-compatible enrollment service per organisation, all on 127.0.0.1.
+//! It exists so the chaincode, SDK and CLI can be exercised without a Fabric install; it must
+//! never accept what a real Fabric peer would reject. Modules are named as Fabric names the parts.
+
+pub mod topology;
