@@ -1,0 +1,1 @@
+//! The eLicense Ledger SDK: a typed licence API and holder helpers.

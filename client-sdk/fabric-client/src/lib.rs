@@ -1,0 +1,1 @@
+//! A Hyperledger Fabric Gateway client and Fabric CA client.
