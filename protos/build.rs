@@ -32,7 +32,14 @@ fn main() {
     )
     .expect("writing descriptor set");
     tonic_prost_build::configure()
+        // Ordered maps make encoding deterministic (entries by key), as Fabric's own marshalling
+        // of configuration is.
+        .btree_map(".")
         .build_client(true)
+        // No `XClient::connect(endpoint)` constructors: the peer's `Chaincode` service has an rpc
+        // named `Connect`, whose client method would clash with it. Clients are built with
+        // `XClient::new(channel)` from a `tonic::transport::Channel` instead.
+        .build_transport(false)
         .build_server(true)
         .compile_fds(fds)
         .unwrap_or_else(|e| panic!("generating Rust code: {e}"));
