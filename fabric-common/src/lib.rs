@@ -1,1 +1,8 @@
-//! Fabric primitives shared by every crate.
+//! Fabric primitives written once and shared by every crate of the workspace: the chaincode shim,
+//! the SDK, the devnet and the CLI.
+//!
+//! Nothing here knows about licences. Each module mirrors one Fabric concept and keeps Fabric's
+//! exact wire behaviour:
+//!
+//! * [`crypto`]: ECDSA P-256 / SHA-256 signing and verification with Fabric's low-S rule.
+pub mod crypto;
