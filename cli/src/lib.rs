@@ -1,0 +1,91 @@
+//! `elicense`: the eLicense Ledger command line, as a library so its pieces are testable.
+//!
+//! A thin layer over the SDK and the devnet: it parses arguments, resolves settings (flag, then
+//! environment, then config file), calls the library, prints the result as JSON, YAML or a
+//! table, and maps failures to the exit codes documented in [`exit`].
+
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod exit;
+pub mod output;
+pub mod secret;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::config::{GlobalArgs, Settings};
+use crate::error::CliError;
+use crate::output::Format;
+
+/// Government electronic licences on Hyperledger Fabric.
+#[derive(Debug, Parser)]
+#[command(name = "elicense", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print a shell completion script.
+    Completions(commands::completions::Args),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main_exit() -> ExitCode {
+    let cli = Cli::parse();
+
+    init_logging(&cli.global);
+    let settings = match Settings::resolve(&cli.global, std::io::stdout().is_terminal()) {
+        Ok(s) => s,
+        Err(e) => return report(&e, cli.global.output.unwrap_or(Format::Table)),
+    };
+    let result = match &cli.command {
+        Command::Completions(args) => commands::completions::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e, settings.output),
+    }
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ELICENSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Prints a failure on standard error (as JSON with `-o json`) and returns its exit code.
+fn report(err: &CliError, format: Format) -> ExitCode {
+    if format == Format::Json {
+        eprintln!("{}", err.to_json());
+    } else {
+        let colour = std::io::stderr().is_terminal();
+        let label = if colour {
+            "\x1b[1;31merror\x1b[0m"
+        } else {
+            "error"
+        };
+        eprintln!("{label}: {err}");
+        if let Some(hint) = &err.hint {
+            eprintln!("  hint: {hint}");
+        }
+    }
+    err.class.into()
+}
