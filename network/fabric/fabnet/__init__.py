@@ -1,0 +1,1 @@
+"""eLicense Ledger real-Fabric network tooling (network.sh)."""
