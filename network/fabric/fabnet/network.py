@@ -16,10 +16,13 @@ from pathlib import Path
 
 from . import compose, configs, crypto, profiles, topology
 from .crypto import Layout
-from .proc import Procs, port_free, wait_port
+from .proc import Procs, port_free
 from .topology import Channel, Node, Org, Topology
 
 STATE = "network.json"
+# Fabric's default log format without the terminal colours (the logs are files)
+LOG_FORMAT = "%{time:2006-01-02 15:04:05.000 MST} [%{module}] %{shortfunc} -> %{level:.4s} " \
+    "%{id:03x} %{message}"
 
 
 def log(msg: str) -> None:
@@ -206,9 +209,8 @@ class Network:
                                   "-H", str(self.layout.ca_home(o))],
                                  self.node_env({}), role="ca")
         for o in self.topo.all_orgs():
-            wait_port(o.ca_port, 30, f"CA of {o.name}", self.procs if self.mode == "native"
-                      else None, self.proc_name("ca", o))
-        # the CA writes its certificates before it listens
+            wait_healthy(self.proc_name("ca", o), o.ca_ops_port, 30,
+                         self.procs if self.mode == "native" else None)
         self.timed("CAs started", t0)
 
     def enroll_all(self) -> None:
@@ -224,6 +226,7 @@ class Network:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("CORE_", "ORDERER_", "FABRIC_CA_", "CHAINCODE_"))}
         env.pop("FABRIC_CFG_PATH", None)
+        env["FABRIC_LOGGING_FORMAT"] = LOG_FORMAT
         env.update(extra)
         return env
 
@@ -245,10 +248,8 @@ class Network:
                     "FABRIC_LOGGING_SPEC": os.environ.get("PEER_LOGGING_SPEC", "INFO"),
                 }), role="peer")
         native = self.mode == "native"
-        for n in self.topo.orderers():
-            wait_port(n.port2, 30, n.name, self.procs if native else None, n.name)
-        for n in self.topo.peers():
-            wait_port(n.port, 30, n.name, self.procs if native else None, n.name)
+        for n in self.topo.orderers() + self.topo.peers():
+            wait_healthy(n.name, n.ops_port, 30, self.procs if native else None)
         self.timed(f"{len(self.topo.orderers())} orderers and {len(self.topo.peers())} peers "
                    f"started", t0)
 
@@ -263,15 +264,23 @@ class Network:
                          "--client-cert", str(tls / "client.crt"),
                          "--client-key", str(tls / "client.key")], check=check)
 
-    def orderer_channels(self, o: Node) -> list[dict]:
-        p = self.osnadmin(o, "list", check=False)
-        if p.returncode != 0:
-            return []
+    def _osn_json(self, o: Node, *args: str) -> dict | None:
+        p = self.osnadmin(o, "list", *args, check=False)
+        if p.returncode != 0 or "{" not in p.stdout:
+            return None
         try:
-            body = p.stdout[p.stdout.index("{"):]
-            return json.loads(body).get("channels") or []
+            return json.loads(p.stdout[p.stdout.index("{"):])
         except ValueError:
-            return []
+            return None
+
+    def orderer_channels(self, o: Node, details: bool = False) -> list[dict]:
+        """The channels an orderer has joined (channel participation API); with details, each
+        with its consensus relation, status and height."""
+        listing = self._osn_json(o) or {}
+        chans = listing.get("channels") or []
+        if not details:
+            return chans
+        return [self._osn_json(o, "--channelID", c["name"]) or c for c in chans]
 
     def peer_channels(self, peer: Node) -> list[str] | None:
         p = self.run([self.fabric.exe("peer"), "channel", "list"], env=self.peer_env(peer),
@@ -444,7 +453,7 @@ class Network:
         for o in self.topo.orderers():
             orderers[o.name] = {"address": f"127.0.0.1:{o.port}",
                                 "admin": f"127.0.0.1:{o.port2}",
-                                "channels": self.orderer_channels(o)
+                                "channels": self.orderer_channels(o, details=True)
                                 if self.procs.alive(o.name) or self.mode == "docker" else []}
         return {"mode": self.mode, "data_dir": str(self.data), "topology": str(self.topo.path),
                 "processes": procs, "peers": peers, "orderers": orderers,
@@ -467,6 +476,24 @@ class Network:
                                   "sequence": cd["sequence"]})
         out["chaincodes"] = committed
         return out
+
+
+def wait_healthy(name: str, ops_port: int, timeout: float, procs: Procs | None) -> None:
+    """Waits for a node's operations endpoint to answer /healthz with 200 (it listens once the
+    node's gRPC services are up)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if procs and not procs.alive(name):
+            raise RuntimeError(f"{name} exited during start-up; see {procs.log_file(name)}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} not healthy (operations 127.0.0.1:{ops_port}/healthz) "
+                       f"within {timeout:.0f}s")
 
 
 def print_status(st: dict) -> None:
