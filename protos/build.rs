@@ -31,6 +31,13 @@ fn main() {
         prost::Message::encode_to_vec(&fds),
     )
     .expect("writing descriptor set");
+    let mut config = tonic_prost_build::Config::new();
+    // Generated code reaches prost through `crate::wire`, which writes map entries the way Fabric
+    // does (key and value always present); see src/wire.rs.
+    config.prost_path("crate::wire");
+    // `Name` impls give every message its full protobuf name and `Any` type URL.
+    config.enable_type_names();
+    config.type_name_domain(["."], "type.googleapis.com");
     tonic_prost_build::configure()
         // Ordered maps make encoding deterministic (entries by key), as Fabric's own marshalling
         // of configuration is.
@@ -41,6 +48,6 @@ fn main() {
         // `XClient::new(channel)` from a `tonic::transport::Channel` instead.
         .build_transport(false)
         .build_server(true)
-        .compile_fds(fds)
+        .compile_fds_with_config(fds, config)
         .unwrap_or_else(|e| panic!("generating Rust code: {e}"));
 }
