@@ -5,4 +5,6 @@
 //! exact wire behaviour:
 //!
 //! * [`crypto`]: ECDSA P-256 / SHA-256 signing and verification with Fabric's low-S rule.
+//! * [`identity`]: X.509 identities, `msp.SerializedIdentity`, client IDs and Fabric CA attributes.
 pub mod crypto;
+pub mod identity;
