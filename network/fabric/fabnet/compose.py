@@ -52,7 +52,7 @@ def services(topo: Topology, layout: Layout) -> dict:
             "hostname": org.ca_name,
             "command": "fabric-ca-server start -H /etc/hyperledger/fabric-ca-server",
             "volumes": [f"./ca/{org.name}:/etc/hyperledger/fabric-ca-server"],
-            "ports": _ports(org.ca_port),
+            "ports": _ports(org.ca_port, org.ca_ops_port),
             "networks": [NETWORK],
         }
     for o in topo.orderers():
@@ -94,7 +94,7 @@ def services(topo: Topology, layout: Layout) -> dict:
             "environment": {
                 "CHAINCODE_SERVER_ADDRESS": f"0.0.0.0:{org.cc_port}",
                 "CHAINCODE_ID": "${" + cc_env_var(org) + ":-}",
-                "CHAINCODE_TLS_DISABLED": "${ELICENSE_CHAINCODE_TLS_DISABLED:-false}",
+                "CHAINCODE_TLS_DISABLED": "false",
                 "CHAINCODE_TLS_KEY": f"{tls}/server.key",
                 "CHAINCODE_TLS_CERT": f"{tls}/server.crt",
                 "CHAINCODE_CLIENT_CA_CERT": f"{tls}/ca.crt",
@@ -126,22 +126,28 @@ def _project(topo: Topology) -> str:
 
 
 def _docker() -> list[str]:
-    if not shutil.which("docker"):
-        raise SystemExit("error: docker mode needs the `docker` command with the compose plugin; "
-                         "the compose file has been written to the data dir")
-    return ["docker", "compose"]
+    """The compose command: `docker compose` (plugin) or `docker-compose`."""
+    if shutil.which("docker"):
+        p = subprocess.run(["docker", "compose", "version"], capture_output=True)
+        if p.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise SystemExit("error: docker mode needs Docker with the compose plugin (`docker compose`) "
+                     "or docker-compose; the compose file is in the data dir")
+
+
+def _compose(net, args: list[str]) -> None:
+    argv = _docker() + ["-f", str(net.data / "docker-compose.yaml"), *args]
+    p = subprocess.run(argv, cwd=net.data)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed (exit {p.returncode})")
 
 
 def up(net, names: list[str], profile: str | None = None) -> None:
-    f = net.data / "docker-compose.yaml"
-    argv = _docker() + ["-f", str(f)]
-    if profile:
-        argv += ["--profile", profile]
-    subprocess.run(argv + ["up", "-d", *names], check=True, cwd=net.data)
+    _compose(net, (["--profile", profile] if profile else []) + ["up", "-d", *names])
 
 
 def down(net) -> None:
-    f = net.data / "docker-compose.yaml"
-    if f.exists() and shutil.which("docker"):
-        subprocess.run(["docker", "compose", "-f", str(f), "--profile", "chaincode", "down"],
-                       check=True, cwd=net.data)
+    if (net.data / "docker-compose.yaml").exists():
+        _compose(net, ["--profile", "chaincode", "down"])

@@ -142,6 +142,8 @@ class Deployer:
         return env
 
     def start_server(self, org: Org, pkg_id: str) -> str:
+        if self.net.mode == "docker":
+            return self.start_container(org, pkg_id)
         name = self.net.proc_name("cc", org)
         env = self.server_env(org, pkg_id)
         want = {"cmd": self.cc_cmd, "env": env}
@@ -158,6 +160,22 @@ class Deployer:
         rec_file.write_text(json.dumps(want, indent=1))
         wait_port(org.cc_port, 60, f"chaincode server of {org.name}", procs, name)
         return "started"
+
+    def start_container(self, org: Org, pkg_id: str) -> str:
+        """Docker mode: the org's chaincode service from the compose file (profile `chaincode`),
+        its package ID passed through the data dir's .env file."""
+        from . import compose
+
+        env_file = self.net.data / ".env"
+        lines = env_file.read_text().splitlines() if env_file.exists() else []
+        var = compose.cc_env_var(org)
+        lines = [l for l in lines if not l.startswith(var + "=")] + [f"{var}={pkg_id}"]
+        if self.tls_mode != "mtls":
+            raise SystemExit("error: docker mode runs the chaincode services with mutual TLS "
+                             "(--cc-tls mtls)")
+        env_file.write_text("\n".join(lines) + "\n")
+        compose.up(self.net, [compose.cc_service(org)], profile="chaincode")
+        return "started (container)"
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import compose, configs, crypto, profiles, topology
 from .crypto import Layout
-from .proc import Procs, port_free
+from .proc import Procs, port_free, wait_port
 from .topology import Channel, Node, Org, Topology
 
 STATE = "network.json"
@@ -394,11 +394,29 @@ class Network:
             t0 = time.time()
             profiles.write_all(self.topo, self.layout)
             self.timed("connection profiles", t0)
+            self.restart_chaincode_servers()
         except BaseException:
-            log("bring-up failed; the processes started so far keep running: "
-                "run `network.sh down` to stop them, logs are in " + str(self.procs.log_dir))
+            what = "containers" if self.mode == "docker" else "processes"
+            log(f"bring-up failed; the {what} started so far keep running: run `network.sh down` "
+                f"to stop them; logs are in {self.procs.log_dir}")
             raise
         self.timed("network up", t_all)
+
+    def restart_chaincode_servers(self) -> None:
+        """After a restart of a network that had chaincode deployed: start the chaincode servers
+        again as `deploy` last started them (native mode)."""
+        if self.mode != "native":
+            return
+        for org in self.topo.orgs:
+            rec_file = self.data / "chaincode" / org.name / "server.json"
+            name = self.proc_name("cc", org)
+            if not rec_file.exists() or self.procs.alive(name):
+                continue
+            rec = json.loads(rec_file.read_text())
+            self.procs.start(name, ["bash", "-c", rec["cmd"]], self.node_env(rec["env"]),
+                             cwd=self.repo, role="chaincode")
+            wait_port(org.cc_port, 60, f"chaincode server of {org.name}", self.procs, name)
+            log(f"restarted the chaincode server of {org.name}")
 
     def enroll(self, org_name: str | None, user: str | None, role: str | None) -> None:
         self.start_cas()
@@ -420,7 +438,10 @@ class Network:
     def down(self, purge: bool) -> list[str]:
         names = self.procs.names()
         if self.mode == "docker":
-            compose.down(self)
+            try:
+                compose.down(self)
+            except SystemExit as e:
+                log(f"warning: containers not stopped: {e}")
         left = self.procs.stop_all(names)
         if left:
             log(f"still running: {', '.join(left)}")
@@ -525,6 +546,9 @@ def load_network(args, repo: Path, creating: bool) -> Network:
     data = Path(args.data_dir).resolve()
     st_file = data / STATE
     st = json.loads(st_file.read_text()) if st_file.exists() else None
+    if st and creating and args.orgs is None and args.channels is None and \
+            args.port_base is None and args.mode in (None, st["mode"]):
+        creating = False  # `up` again on an existing network: restart it as it was
     if st and not creating:
         topo_path = Path(args.topology).resolve() if args.topology else Path(st["topology"])
         topo = topology.load(topo_path, orgs=",".join(st["orgs"]) if st["orgs"] else None,
