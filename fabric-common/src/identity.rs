@@ -524,6 +524,30 @@ impl Certificate {
         )
     }
 
+    /// The DER with a low-S signature, as Fabric's MSP "sanitizes" certificates before comparing
+    /// or hashing them (identical to [`Certificate::der`] when the signature is already low-S).
+    pub fn sanitized_der(&self) -> Vec<u8> {
+        match crate::crypto::is_low_s(&self.signature) {
+            Ok(false) => {}
+            _ => return self.der.clone(),
+        }
+        let Ok(low) = crate::crypto::normalize_low_s(&self.signature) else {
+            return self.der.clone();
+        };
+        // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+        let alg_start = self.tbs.end;
+        let Some(alg_len) = der_element_len(&self.der[alg_start..]) else {
+            return self.der.clone();
+        };
+        let mut body = self.der[self.tbs.clone()].to_vec();
+        body.extend_from_slice(&self.der[alg_start..alg_start + alg_len]);
+        let mut bits = Vec::with_capacity(low.len() + 1);
+        bits.push(0);
+        bits.extend_from_slice(&low);
+        body.extend(der_tlv(0x03, &bits));
+        der_tlv(0x30, &body)
+    }
+
     /// Whether `issuer` signed this certificate: its subject is our issuer and its key verifies
     /// our signature (ecdsa-with-SHA256; high-S tolerated, as Go's x509 does).
     pub fn verify_issued_by(&self, issuer: &Certificate) -> Result<(), IdentityError> {
@@ -540,6 +564,41 @@ impl Certificate {
             .verify_allow_high_s(&self.der[self.tbs.clone()], &self.signature)
             .map_err(|_| IdentityError::BadCertificateSignature)
     }
+}
+
+/// Total length (header + content) of the DER element starting at `der[0]`.
+fn der_element_len(der: &[u8]) -> Option<usize> {
+    let first = *der.get(1)?;
+    if first < 0x80 {
+        return Some(2 + first as usize);
+    }
+    let n = (first & 0x7f) as usize;
+    if n == 0 || n > 4 {
+        return None;
+    }
+    let len = der
+        .get(2..2 + n)?
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+    let total = 2 + n + len;
+    (total <= der.len()).then_some(total)
+}
+
+/// Encodes one DER element.
+pub(crate) fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 /// Decodes the first PEM block of `pem` to DER, skipping any text before it.
@@ -810,20 +869,6 @@ pub(crate) mod tests {
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | *b as usize);
         (2 + n, len)
-    }
-
-    fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = content.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else if len < 0x100 {
-            out.extend([0x81, len as u8]);
-        } else {
-            out.extend([0x82, (len >> 8) as u8, len as u8]);
-        }
-        out.extend_from_slice(content);
-        out
     }
 
     /// Renames the stand-in OU attributes of a leaf's subject to OU and re-signs it with the CA.

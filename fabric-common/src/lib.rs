@@ -6,5 +6,7 @@
 //!
 //! * [`crypto`]: ECDSA P-256 / SHA-256 signing and verification with Fabric's low-S rule.
 //! * [`identity`]: X.509 identities, `msp.SerializedIdentity`, client IDs and Fabric CA attributes.
+//! * [`msp`]: MSP directories, `config.yaml` NodeOUs, `msp.MSPConfig`, identity validation and principals.
 pub mod crypto;
 pub mod identity;
+pub mod msp;
