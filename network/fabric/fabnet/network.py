@@ -215,7 +215,8 @@ class Network:
 
     def enroll_all(self) -> None:
         t0 = time.time()
-        with ThreadPoolExecutor(max_workers=4) as ex:
+        # one worker per organisation: each org's identities go through its own CA, in order
+        with ThreadPoolExecutor(max_workers=len(self.topo.all_orgs())) as ex:
             futs = {o.name: ex.submit(crypto.bootstrap_org, self.fabric.bin, self.layout,
                                       self.topo, o) for o in self.topo.all_orgs()}
             for name, f in futs.items():
