@@ -6,3 +6,5 @@
 //! never accept what a real Fabric peer would reject. Modules are named as Fabric names the parts.
 
 pub mod topology;
+pub mod ledger;
+pub mod orderer;

@@ -1,0 +1,2 @@
+//! Committer throughput benchmark (filled in below).
+fn main() {}

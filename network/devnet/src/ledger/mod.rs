@@ -1,0 +1,880 @@
+//! The ledger of one peer on one channel: Fabric's `kvledger` (block store, state database,
+//! history database, private data store and txid index) on one redb file.
+//!
+//! # What is durable when
+//!
+//! A block is committed by [`Ledger::commit`] in **one** redb write transaction holding, together:
+//! the block bytes, its txid index entries, the state / private-hash / private updates of its valid
+//! transactions, their history entries, and the savepoint (the block's number). The transaction
+//! is committed with [`redb::Durability::Immediate`], so when `commit` returns `Ok` everything of
+//! that block is on disk (redb fsyncs before returning), and after a crash at any earlier moment
+//! *none* of it is (redb's commit is atomic: the previous commit slot stays the live one).
+//!
+//! So blocks and state **cannot disagree by construction**: there is no window in which a block is
+//! stored without its state updates or the reverse, and no replay is ever needed. [`Ledger::open`]
+//! still checks the invariant (savepoint = number of the last stored block) and refuses a store
+//! that breaks it; `tests/ledger_crash.rs` kills a committing process with SIGKILL repeatedly and
+//! checks that every block reported committed is present, the hash chain verifies and the state
+//! equals a replay of the blocks.
+//!
+//! Notifications ([`Ledger::subscribe`], [`Ledger::watch_height`]) are sent only after the
+//! durable commit, so a Deliver stream or a commit-status waiter never reports a block that a crash
+//! could take back.
+
+mod codec;
+
+pub mod block;
+pub mod rwset;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use fabric_protos::common::Block;
+use fabric_protos::kvrwset::KvrwSet;
+use prost::Message;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{broadcast, watch};
+
+pub use rwset::{CollHashedRwSet, NsRwSet, TxRwSet};
+
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const TXIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txids");
+const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
+const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
+const PVT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pvt");
+const PVT_HASH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pvt_hash");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SAVEPOINT: &str = "savepoint";
+
+/// redb's page cache per ledger. A devnet runs one ledger per peer and channel, so this is kept
+/// well below redb's 1 GiB default; it holds the hot part of a million-key state.
+const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+/// The metadata entry name Fabric uses for a key-level endorsement policy.
+pub const VALIDATION_PARAMETER: &str = "VALIDATION_PARAMETER";
+
+/// Errors of the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The database failed (I/O, corruption detected by redb, ...).
+    #[error("ledger database: {0}")]
+    Db(#[from] redb::Error),
+    /// A stored record could not be decoded.
+    #[error("corrupt ledger record: {0}")]
+    Corrupt(String),
+    /// A block was offered out of order.
+    #[error("block {got} does not extend the ledger at height {height}")]
+    OutOfOrder {
+        /// The offered block's number.
+        got: u64,
+        /// The ledger's height (number of the next block).
+        height: u64,
+    },
+    /// A block's previous hash is not the hash of the ledger's last block header.
+    #[error("block {0}: previous hash does not match the last block's header hash")]
+    BrokenChain(u64),
+    /// A block has no header.
+    #[error("block without header")]
+    NoHeader,
+    /// A block or message could not be decoded.
+    #[error("decoding: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// The store breaks the block/savepoint invariant (it cannot, unless the file was tampered with).
+    #[error("inconsistent ledger: {0}")]
+    Inconsistent(String),
+}
+
+macro_rules! redb_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for LedgerError {
+            fn from(e: $t) -> Self {
+                LedgerError::Db(e.into())
+            }
+        }
+    )*};
+}
+redb_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// A version as Fabric's state database keeps it: the height (block, tx) of the last write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Height {
+    /// Block number.
+    pub block: u64,
+    /// Transaction number within the block.
+    pub tx: u64,
+}
+
+impl Height {
+    /// The height as `kvrwset.Version`.
+    pub fn to_proto(self) -> fabric_protos::kvrwset::Version {
+        fabric_protos::kvrwset::Version {
+            block_num: self.block,
+            tx_num: self.tx,
+        }
+    }
+    /// The height from `kvrwset.Version`.
+    pub fn from_proto(v: &fabric_protos::kvrwset::Version) -> Self {
+        Height {
+            block: v.block_num,
+            tx: v.tx_num,
+        }
+    }
+}
+
+/// A state value with its version and metadata (e.g. [`VALIDATION_PARAMETER`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedValue {
+    /// The value bytes (for private hashes: the SHA-256 of the private value).
+    pub value: Vec<u8>,
+    /// Metadata entries, name → value.
+    pub metadata: BTreeMap<String, Vec<u8>>,
+    /// The height of the transaction that last wrote the key.
+    pub version: Height,
+}
+
+impl VersionedValue {
+    fn decode(b: &[u8]) -> Result<Self, LedgerError> {
+        let (version, meta, value) = codec::decode_value(b)?;
+        let metadata = if meta.is_empty() {
+            BTreeMap::new()
+        } else {
+            codec::decode_metadata(meta)?
+        };
+        Ok(VersionedValue {
+            value: value.to_vec(),
+            metadata,
+            version,
+        })
+    }
+}
+
+/// Where a transaction is on the ledger and how it was validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxLocation {
+    /// Block number.
+    pub block: u64,
+    /// Index of the transaction in the block.
+    pub tx: u64,
+    /// The `TxValidationCode` recorded for it.
+    pub code: i32,
+}
+
+/// One entry of a key's history (what `GetHistoryForKey` returns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The writing transaction.
+    pub txid: String,
+    /// Its height.
+    pub height: Height,
+    /// Its channel header timestamp (seconds, nanos).
+    pub timestamp: (i64, i32),
+    /// Whether the write was a delete.
+    pub is_delete: bool,
+    /// The written value (empty for deletes).
+    pub value: Vec<u8>,
+}
+
+/// What happened to one block, sent to subscribers after it is durable.
+#[derive(Debug, Clone)]
+pub struct CommitEvent {
+    /// The block as stored (with its TRANSACTIONS_FILTER filled).
+    pub block: Arc<Block>,
+    /// Each transaction's id and validation code, in block order (empty txid for envelopes
+    /// whose header could not be read).
+    pub txs: Vec<(String, i32)>,
+}
+
+impl CommitEvent {
+    /// The block number.
+    pub fn number(&self) -> u64 {
+        self.block.header.as_ref().map_or(0, |h| h.number)
+    }
+}
+
+/// Private writes of one collection that this peer is eligible for, already checked against the
+/// collection's `pvt_rwset_hash` by the committer.
+#[derive(Debug, Clone)]
+pub struct PvtCollWrites {
+    /// Chaincode namespace.
+    pub namespace: String,
+    /// Collection name.
+    pub collection: String,
+    /// The private read-write set (only its writes are applied).
+    pub kv: KvrwSet,
+}
+
+#[derive(Debug, Clone)]
+enum ValueOp {
+    Upsert(Vec<u8>),
+    Delete,
+}
+
+/// One transaction's final effect on a key (Fabric's `keyOps`): a value operation and/or a
+/// metadata operation (`Some(None)` clears metadata).
+#[derive(Debug, Clone, Default)]
+struct KeyOps {
+    value: Option<ValueOp>,
+    metadata: Option<Option<Vec<u8>>>,
+}
+
+#[derive(Debug, Clone)]
+struct TxWrites {
+    height: Height,
+    txid: String,
+    timestamp: (i64, i32),
+    public: BTreeMap<(String, String), KeyOps>,
+    hashed: BTreeMap<(String, String, Vec<u8>), KeyOps>,
+    private: BTreeMap<(String, String, String), Option<Vec<u8>>>,
+    history: Vec<(String, String, bool, Vec<u8>)>,
+}
+
+/// Everything a block changes besides the block itself: its txid index entries and the writes of
+/// its valid transactions, in order (Fabric's update batch, applied inside the commit).
+#[derive(Debug, Clone, Default)]
+pub struct BlockUpdates {
+    txids: Vec<(String, u64, i32)>,
+    txs: Vec<TxWrites>,
+}
+
+fn entries_bytes(entries: &[fabric_protos::kvrwset::KvMetadataEntry]) -> Option<Vec<u8>> {
+    // An empty entry list deletes the metadata, as in Fabric's `txOps.metadataDelete`.
+    if entries.is_empty() {
+        None
+    } else {
+        let m: BTreeMap<String, Vec<u8>> = entries
+            .iter()
+            .map(|e| (e.name.clone(), e.value.clone()))
+            .collect();
+        Some(codec::encode_metadata(&m))
+    }
+}
+
+impl BlockUpdates {
+    /// An empty update set (e.g. for a config block, or the orderer's block store).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a transaction of the block in the txid index, valid or not (Fabric indexes every
+    /// transaction; a txid once on the ledger is a duplicate forever). Empty txids are skipped.
+    pub fn record_tx(&mut self, txid: &str, tx_num: u64, code: i32) {
+        if !txid.is_empty() {
+            self.txids.push((txid.to_string(), tx_num, code));
+        }
+    }
+
+    /// Adds the writes of a valid transaction: public writes and metadata writes, hashed private
+    /// writes, the private writes this peer is eligible for, and history entries for public
+    /// writes. Transactions must be added in block order.
+    pub fn add_valid_tx(
+        &mut self,
+        height: Height,
+        txid: &str,
+        timestamp: (i64, i32),
+        rwset: &TxRwSet,
+        pvt: &[PvtCollWrites],
+    ) {
+        let mut w = TxWrites {
+            height,
+            txid: txid.to_string(),
+            timestamp,
+            public: BTreeMap::new(),
+            hashed: BTreeMap::new(),
+            private: BTreeMap::new(),
+            history: Vec::new(),
+        };
+        for ns in &rwset.ns_rwsets {
+            for kw in &ns.kv.writes {
+                let op = w
+                    .public
+                    .entry((ns.namespace.clone(), kw.key.clone()))
+                    .or_default();
+                op.value = Some(if kw.is_delete {
+                    ValueOp::Delete
+                } else {
+                    ValueOp::Upsert(kw.value.clone())
+                });
+                w.history.push((
+                    ns.namespace.clone(),
+                    kw.key.clone(),
+                    kw.is_delete,
+                    if kw.is_delete {
+                        Vec::new()
+                    } else {
+                        kw.value.clone()
+                    },
+                ));
+            }
+            for mw in &ns.kv.metadata_writes {
+                let op = w
+                    .public
+                    .entry((ns.namespace.clone(), mw.key.clone()))
+                    .or_default();
+                op.metadata = Some(entries_bytes(&mw.entries));
+            }
+            for c in &ns.coll_hashed {
+                for hw in &c.hashed.hashed_writes {
+                    let op = w
+                        .hashed
+                        .entry((
+                            ns.namespace.clone(),
+                            c.collection.clone(),
+                            hw.key_hash.clone(),
+                        ))
+                        .or_default();
+                    op.value = Some(if hw.is_delete {
+                        ValueOp::Delete
+                    } else {
+                        ValueOp::Upsert(hw.value_hash.clone())
+                    });
+                }
+                for mw in &c.hashed.metadata_writes {
+                    let op = w
+                        .hashed
+                        .entry((
+                            ns.namespace.clone(),
+                            c.collection.clone(),
+                            mw.key_hash.clone(),
+                        ))
+                        .or_default();
+                    op.metadata = Some(entries_bytes(&mw.entries));
+                }
+            }
+        }
+        for p in pvt {
+            for kw in &p.kv.writes {
+                w.private.insert(
+                    (p.namespace.clone(), p.collection.clone(), kw.key.clone()),
+                    (!kw.is_delete).then(|| kw.value.clone()),
+                );
+            }
+        }
+        self.txs.push(w);
+    }
+
+    /// Number of valid transactions added.
+    pub fn valid_count(&self) -> usize {
+        self.txs.len()
+    }
+}
+
+/// Applies one key's operations as Fabric's `prepareTxOps` + `applyWriteSet` do: a write alone
+/// keeps the committed metadata, a metadata write alone keeps the committed value (and is a no-op
+/// for a missing key), a delete removes both.
+fn apply_key_ops(
+    table: &mut redb::Table<&[u8], &[u8]>,
+    key: &[u8],
+    ops: &KeyOps,
+    h: Height,
+) -> Result<(), LedgerError> {
+    match (&ops.value, &ops.metadata) {
+        (Some(ValueOp::Delete), _) => {
+            table.remove(key)?;
+        }
+        (Some(ValueOp::Upsert(v)), Some(m)) => {
+            table.insert(
+                key,
+                codec::encode_value(h, m.as_deref().unwrap_or(&[]), v).as_slice(),
+            )?;
+        }
+        (Some(ValueOp::Upsert(v)), None) => {
+            let enc = match table.get(key)? {
+                Some(old) => {
+                    let (_, meta, _) = codec::decode_value(old.value())?;
+                    codec::encode_value(h, meta, v)
+                }
+                None => codec::encode_value(h, &[], v),
+            };
+            table.insert(key, enc.as_slice())?;
+        }
+        (None, Some(m)) => {
+            let enc = match table.get(key)? {
+                Some(old) => {
+                    let (_, _, value) = codec::decode_value(old.value())?;
+                    Some(codec::encode_value(h, m.as_deref().unwrap_or(&[]), value))
+                }
+                None => None,
+            };
+            if let Some(enc) = enc {
+                table.insert(key, enc.as_slice())?;
+            }
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+struct Tip {
+    height: u64,
+    last_header_hash: Vec<u8>,
+}
+
+struct Inner {
+    db: Database,
+    channel: String,
+    tip: Mutex<Tip>,
+    height_tx: watch::Sender<u64>,
+    events: broadcast::Sender<Arc<CommitEvent>>,
+}
+
+/// One peer's ledger for one channel. Cloning is cheap (shared handle).
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("channel", &self.inner.channel)
+            .field("height", &self.height())
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger file at `path` for `channel`, checking that its savepoint
+    /// and block store agree.
+    pub fn open(path: impl AsRef<Path>, channel: &str) -> Result<Self, LedgerError> {
+        Self::open_with_cache(path, channel, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`Ledger::open`] with an explicit redb cache size in bytes.
+    pub fn open_with_cache(
+        path: impl AsRef<Path>,
+        channel: &str,
+        cache_bytes: usize,
+    ) -> Result<Self, LedgerError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path.as_ref())?;
+        {
+            let wtx = db.begin_write()?;
+            wtx.open_table(BLOCKS)?;
+            wtx.open_table(TXIDS)?;
+            wtx.open_table(STATE)?;
+            wtx.open_table(HISTORY)?;
+            wtx.open_table(PVT)?;
+            wtx.open_table(PVT_HASH)?;
+            wtx.open_table(META)?;
+            wtx.commit()?;
+        }
+        let (height, last_header_hash) = {
+            let rtx = db.begin_read()?;
+            let blocks = rtx.open_table(BLOCKS)?;
+            let meta = rtx.open_table(META)?;
+            let savepoint = meta.get(SAVEPOINT)?.map(|g| g.value());
+            let last = blocks.last()?.map(|(n, b)| (n.value(), b.value().to_vec()));
+            match (savepoint, last) {
+                (None, None) => (0, Vec::new()),
+                (Some(sp), Some((num, bytes))) if sp == num => {
+                    let b = Block::decode(bytes.as_slice())?;
+                    let h = b.header.ok_or(LedgerError::NoHeader)?;
+                    (sp + 1, block::block_header_hash(&h))
+                }
+                (sp, last) => {
+                    return Err(LedgerError::Inconsistent(format!(
+                        "savepoint {sp:?} but last stored block {:?}",
+                        last.map(|(n, _)| n)
+                    )))
+                }
+            }
+        };
+        let (height_tx, _) = watch::channel(height);
+        let (events, _) = broadcast::channel(256);
+        Ok(Ledger {
+            inner: Arc::new(Inner {
+                db,
+                channel: channel.to_string(),
+                tip: Mutex::new(Tip {
+                    height,
+                    last_header_hash,
+                }),
+                height_tx,
+                events,
+            }),
+        })
+    }
+
+    /// The channel this ledger belongs to.
+    pub fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    /// Number of blocks on the ledger (the next block's number).
+    pub fn height(&self) -> u64 {
+        self.inner.tip.lock().expect("tip lock").height
+    }
+
+    /// Header hash of the last block (empty when the ledger is empty).
+    pub fn last_header_hash(&self) -> Vec<u8> {
+        self.inner
+            .tip
+            .lock()
+            .expect("tip lock")
+            .last_header_hash
+            .clone()
+    }
+
+    /// Watches the height; changes after each durable commit (commit-status waiters, Deliver).
+    pub fn watch_height(&self) -> watch::Receiver<u64> {
+        self.inner.height_tx.subscribe()
+    }
+
+    /// Subscribes to commit events (block plus per-transaction codes) from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommitEvent>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Commits `block` (whose metadata the caller has completed) and `updates` atomically and
+    /// durably; see the module docs. The block must extend the chain.
+    pub fn commit(
+        &self,
+        block: &Block,
+        updates: &BlockUpdates,
+    ) -> Result<Arc<CommitEvent>, LedgerError> {
+        let header = block.header.as_ref().ok_or(LedgerError::NoHeader)?;
+        let mut tip = self.inner.tip.lock().expect("tip lock");
+        if header.number != tip.height {
+            return Err(LedgerError::OutOfOrder {
+                got: header.number,
+                height: tip.height,
+            });
+        }
+        if header.number > 0 && header.previous_hash != tip.last_header_hash {
+            return Err(LedgerError::BrokenChain(header.number));
+        }
+        let bytes = block.encode_to_vec();
+        let mut wtx = self.inner.db.begin_write()?;
+        wtx.set_durability(redb::Durability::Immediate)?;
+        {
+            let mut blocks = wtx.open_table(BLOCKS)?;
+            blocks.insert(header.number, bytes.as_slice())?;
+            let mut txids = wtx.open_table(TXIDS)?;
+            for (txid, tx, code) in &updates.txids {
+                // The first occurrence of a txid is the one Fabric's index answers with.
+                if txids.get(txid.as_str())?.is_none() {
+                    let loc = codec::encode_tx_loc(header.number, *tx, *code as u8);
+                    txids.insert(txid.as_str(), loc.as_slice())?;
+                }
+            }
+            let mut state = wtx.open_table(STATE)?;
+            let mut hashes = wtx.open_table(PVT_HASH)?;
+            let mut pvt = wtx.open_table(PVT)?;
+            let mut history = wtx.open_table(HISTORY)?;
+            for tx in &updates.txs {
+                for ((ns, key), ops) in &tx.public {
+                    apply_key_ops(
+                        &mut state,
+                        &codec::state_key(ns, key.as_bytes()),
+                        ops,
+                        tx.height,
+                    )?;
+                }
+                for ((ns, coll, kh), ops) in &tx.hashed {
+                    apply_key_ops(&mut hashes, &codec::coll_key(ns, coll, kh), ops, tx.height)?;
+                }
+                for ((ns, coll, key), v) in &tx.private {
+                    let k = codec::coll_key(ns, coll, key.as_bytes());
+                    match v {
+                        Some(v) => {
+                            pvt.insert(
+                                k.as_slice(),
+                                codec::encode_value(tx.height, &[], v).as_slice(),
+                            )?;
+                        }
+                        None => {
+                            pvt.remove(k.as_slice())?;
+                        }
+                    }
+                }
+                for (ns, key, is_delete, value) in &tx.history {
+                    let k = codec::history_key(ns, key, tx.height);
+                    let v = codec::encode_history(&tx.txid, tx.timestamp, *is_delete, value);
+                    history.insert(k.as_slice(), v.as_slice())?;
+                }
+            }
+            let mut meta = wtx.open_table(META)?;
+            meta.insert(SAVEPOINT, header.number)?;
+        }
+        wtx.commit()?;
+        tip.height = header.number + 1;
+        tip.last_header_hash = block::block_header_hash(header);
+        drop(tip);
+        let event = Arc::new(CommitEvent {
+            block: Arc::new(block.clone()),
+            txs: updates
+                .txids
+                .iter()
+                .map(|(t, _, c)| (t.clone(), *c))
+                .collect(),
+        });
+        self.inner.height_tx.send_replace(header.number + 1);
+        // No receivers is fine: nobody is listening yet.
+        let _ = self.inner.events.send(event.clone());
+        Ok(event)
+    }
+
+    /// A consistent read view of everything committed so far (Fabric's query executor / tx
+    /// simulator snapshot). Later commits are not visible through it.
+    pub fn snapshot(&self) -> Result<Snapshot, LedgerError> {
+        Ok(Snapshot {
+            rtx: self.inner.db.begin_read()?,
+        })
+    }
+
+    /// The serialized block `number`, if stored.
+    pub fn block_bytes(&self, number: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.snapshot()?.block_bytes(number)
+    }
+
+    /// Block `number`, if stored.
+    pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
+        self.snapshot()?.block(number)
+    }
+
+    /// Where `txid` is and its validation code (commit status).
+    pub fn tx_location(&self, txid: &str) -> Result<Option<TxLocation>, LedgerError> {
+        self.snapshot()?.tx_location(txid)
+    }
+
+    /// The committed value of a public key.
+    pub fn get_state(&self, ns: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError> {
+        self.snapshot()?.get_state(ns, key)
+    }
+}
+
+/// A consistent read view of a ledger (a redb read transaction).
+pub struct Snapshot {
+    rtx: redb::ReadTransaction,
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshot")
+    }
+}
+
+/// Iterator over a key range of one namespace's state, in key order.
+pub struct StateRange {
+    inner: redb::Range<'static, &'static [u8], &'static [u8]>,
+    prefix_len: usize,
+}
+
+impl Iterator for StateRange {
+    type Item = Result<(String, VersionedValue), LedgerError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next()?;
+        Some((|| {
+            let (k, v) = item?;
+            let key = String::from_utf8(k.value()[self.prefix_len..].to_vec())
+                .map_err(|_| LedgerError::Corrupt("non-UTF-8 key".into()))?;
+            Ok((key, VersionedValue::decode(v.value())?))
+        })())
+    }
+}
+
+/// Upper bound (exclusive) of a whole namespace: `ns 0x01`.
+fn ns_end(ns: &str) -> Vec<u8> {
+    let mut k = ns.as_bytes().to_vec();
+    k.push(1);
+    k
+}
+
+/// The highest Unicode code point, which Fabric appends to a partial composite key to bound it.
+pub const MAX_UNICODE_RUNE: char = '\u{10FFFF}';
+
+impl Snapshot {
+    /// The serialized block `number`, if stored.
+    pub fn block_bytes(&self, number: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        let t = self.rtx.open_table(BLOCKS)?;
+        Ok(t.get(number)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Block `number`, if stored.
+    pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
+        let t = self.rtx.open_table(BLOCKS)?;
+        let g = t.get(number)?;
+        g.map(|g| Block::decode(g.value()).map_err(LedgerError::from))
+            .transpose()
+    }
+
+    /// Number of blocks visible in this snapshot.
+    pub fn height(&self) -> Result<u64, LedgerError> {
+        let t = self.rtx.open_table(BLOCKS)?;
+        let last = t.last()?.map(|(k, _)| k.value());
+        Ok(last.map_or(0, |n| n + 1))
+    }
+
+    /// Where `txid` is and its validation code.
+    pub fn tx_location(&self, txid: &str) -> Result<Option<TxLocation>, LedgerError> {
+        let t = self.rtx.open_table(TXIDS)?;
+        let Some(g) = t.get(txid)? else {
+            return Ok(None);
+        };
+        let (block, tx, code) = codec::decode_tx_loc(g.value())?;
+        Ok(Some(TxLocation {
+            block,
+            tx,
+            code: i32::from(code),
+        }))
+    }
+
+    /// Whether any transaction with `txid` is on the ledger (Fabric's `TxIDExists`).
+    pub fn txid_exists(&self, txid: &str) -> Result<bool, LedgerError> {
+        Ok(self.rtx.open_table(TXIDS)?.get(txid)?.is_some())
+    }
+
+    /// The committed value of a public key.
+    pub fn get_state(&self, ns: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError> {
+        let t = self.rtx.open_table(STATE)?;
+        let g = t.get(codec::state_key(ns, key.as_bytes()).as_slice())?;
+        g.map(|g| VersionedValue::decode(g.value())).transpose()
+    }
+
+    /// Only the version of a public key (the MVCC check's read; no value copy).
+    pub fn get_version(&self, ns: &str, key: &str) -> Result<Option<Height>, LedgerError> {
+        let t = self.rtx.open_table(STATE)?;
+        let g = t.get(codec::state_key(ns, key.as_bytes()).as_slice())?;
+        g.map(|g| codec::decode_value(g.value()).map(|(h, _, _)| h))
+            .transpose()
+    }
+
+    /// Versions of many public keys with one table open (the committer's batched MVCC read).
+    pub fn get_versions<'a>(
+        &self,
+        keys: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Vec<Option<Height>>, LedgerError> {
+        let t = self.rtx.open_table(STATE)?;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        for (ns, key) in keys {
+            buf.clear();
+            buf.extend_from_slice(ns.as_bytes());
+            buf.push(0);
+            buf.extend_from_slice(key.as_bytes());
+            let g = t.get(buf.as_slice())?;
+            out.push(
+                g.map(|g| codec::decode_value(g.value()).map(|(h, _, _)| h))
+                    .transpose()?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Public keys of `ns` in `[start, end)` in key order; an empty `end` means no upper bound
+    /// (Fabric's `GetStateByRange`).
+    pub fn state_range(&self, ns: &str, start: &str, end: &str) -> Result<StateRange, LedgerError> {
+        let t = self.rtx.open_table(STATE)?;
+        let lo = codec::state_key(ns, start.as_bytes());
+        let hi = if end.is_empty() {
+            ns_end(ns)
+        } else {
+            codec::state_key(ns, end.as_bytes())
+        };
+        let inner = if lo >= hi {
+            t.range::<&[u8]>(hi.as_slice()..hi.as_slice())?
+        } else {
+            t.range::<&[u8]>(lo.as_slice()..hi.as_slice())?
+        };
+        Ok(StateRange {
+            inner,
+            prefix_len: ns.len() + 1,
+        })
+    }
+
+    /// Keys of `ns` under a composite key prefix (Fabric's `GetStateByPartialCompositeKey`): the
+    /// range `[prefix, prefix + U+10FFFF)` where `prefix = 0x00 type 0x00 (attr 0x00)*`.
+    pub fn state_by_partial_composite_key(
+        &self,
+        ns: &str,
+        object_type: &str,
+        attributes: &[&str],
+    ) -> Result<StateRange, LedgerError> {
+        let mut start = String::from("\u{0}");
+        start.push_str(object_type);
+        start.push('\u{0}');
+        for a in attributes {
+            start.push_str(a);
+            start.push('\u{0}');
+        }
+        let mut end = start.clone();
+        end.push(MAX_UNICODE_RUNE);
+        self.state_range(ns, &start, &end)
+    }
+
+    /// A private key's value, where this peer holds the collection.
+    pub fn get_private(
+        &self,
+        ns: &str,
+        coll: &str,
+        key: &str,
+    ) -> Result<Option<VersionedValue>, LedgerError> {
+        let t = self.rtx.open_table(PVT)?;
+        let g = t.get(codec::coll_key(ns, coll, key.as_bytes()).as_slice())?;
+        g.map(|g| VersionedValue::decode(g.value())).transpose()
+    }
+
+    /// A private key's hashed entry (value = SHA-256 of the value, plus version and metadata),
+    /// held by every peer of the channel.
+    pub fn get_private_hash(
+        &self,
+        ns: &str,
+        coll: &str,
+        key_hash: &[u8],
+    ) -> Result<Option<VersionedValue>, LedgerError> {
+        let t = self.rtx.open_table(PVT_HASH)?;
+        let g = t.get(codec::coll_key(ns, coll, key_hash).as_slice())?;
+        g.map(|g| VersionedValue::decode(g.value())).transpose()
+    }
+
+    /// A key's history, newest first (Fabric's `GetHistoryForKey` order).
+    pub fn history(&self, ns: &str, key: &str) -> Result<Vec<HistoryEntry>, LedgerError> {
+        let t = self.rtx.open_table(HISTORY)?;
+        let lo = codec::history_prefix(ns, key);
+        let mut hi = lo.clone();
+        hi.extend_from_slice(&[0xff; 12]);
+        let mut out = Vec::new();
+        for item in t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?.rev() {
+            let (k, v) = item?;
+            let height = codec::history_key_height(k.value())?;
+            let (txid, timestamp, is_delete, value) = codec::decode_history(v.value())?;
+            out.push(HistoryEntry {
+                txid,
+                height,
+                timestamp,
+                is_delete,
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every public state entry `(ns, key, value)` in order (for consistency checks and tests).
+    pub fn dump_state(&self) -> Result<Vec<(String, String, VersionedValue)>, LedgerError> {
+        let t = self.rtx.open_table(STATE)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let k = k.value();
+            let sep = k
+                .iter()
+                .position(|b| *b == 0)
+                .ok_or_else(|| LedgerError::Corrupt("state key".into()))?;
+            out.push((
+                String::from_utf8_lossy(&k[..sep]).into_owned(),
+                String::from_utf8_lossy(&k[sep + 1..]).into_owned(),
+                VersionedValue::decode(v.value())?,
+            ));
+        }
+        Ok(out)
+    }
+}

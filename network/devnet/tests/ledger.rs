@@ -1,0 +1,393 @@
+//! Ledger behaviour: commit and reopen, state semantics (versions, metadata merging, deletes),
+//! range and composite-key scans, history, private data, txid index, chain checks, notifications.
+
+use fabric_devnet::ledger::block::{block_header_hash, new_block};
+use fabric_devnet::ledger::{
+    BlockUpdates, Height, Ledger, LedgerError, NsRwSet, PvtCollWrites, TxRwSet,
+    VALIDATION_PARAMETER,
+};
+use fabric_protos::kvrwset::{
+    HashedRwSet, KvMetadataEntry, KvMetadataWrite, KvWrite, KvWriteHash, KvrwSet,
+};
+
+fn write(key: &str, value: &[u8]) -> KvWrite {
+    KvWrite {
+        key: key.into(),
+        is_delete: false,
+        value: value.to_vec(),
+    }
+}
+
+fn delete(key: &str) -> KvWrite {
+    KvWrite {
+        key: key.into(),
+        is_delete: true,
+        value: vec![],
+    }
+}
+
+fn ns(name: &str, kv: KvrwSet) -> TxRwSet {
+    TxRwSet {
+        ns_rwsets: vec![NsRwSet {
+            namespace: name.into(),
+            kv,
+            coll_hashed: vec![],
+        }],
+    }
+}
+
+fn writes(ws: Vec<KvWrite>) -> KvrwSet {
+    KvrwSet {
+        writes: ws,
+        ..Default::default()
+    }
+}
+
+/// Commits a block of `txs` (all valid) on top of `l` and returns its number.
+fn commit_txs(l: &Ledger, txs: &[(String, TxRwSet)]) -> u64 {
+    let n = l.height();
+    let data = txs.iter().map(|(id, _)| id.as_bytes().to_vec()).collect();
+    let block = new_block(n, l.last_header_hash(), data);
+    let mut u = BlockUpdates::new();
+    for (i, (txid, rw)) in txs.iter().enumerate() {
+        u.record_tx(txid, i as u64, 0);
+        u.add_valid_tx(
+            Height {
+                block: n,
+                tx: i as u64,
+            },
+            txid,
+            (1_700_000_000 + n as i64, 5),
+            rw,
+            &[],
+        );
+    }
+    l.commit(&block, &u).expect("commit");
+    n
+}
+
+#[test]
+fn commit_then_reopen_keeps_blocks_state_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ch.redb");
+    let hash1;
+    {
+        let l = Ledger::open(&path, "ch").unwrap();
+        assert_eq!(l.height(), 0);
+        commit_txs(
+            &l,
+            &[("tx0".into(), ns("cc", writes(vec![write("a", b"1")])))],
+        );
+        commit_txs(
+            &l,
+            &[
+                ("tx1".into(), ns("cc", writes(vec![write("b", b"2")]))),
+                ("tx2".into(), ns("cc", writes(vec![write("a", b"3")]))),
+            ],
+        );
+        hash1 = l.last_header_hash();
+    }
+    let l = Ledger::open(&path, "ch").unwrap();
+    assert_eq!(l.height(), 2);
+    assert_eq!(l.last_header_hash(), hash1);
+    let a = l.get_state("cc", "a").unwrap().unwrap();
+    assert_eq!(a.value, b"3");
+    assert_eq!(a.version, Height { block: 1, tx: 1 });
+    assert_eq!(
+        l.get_state("cc", "b").unwrap().unwrap().version,
+        Height { block: 1, tx: 0 }
+    );
+    let loc = l.tx_location("tx2").unwrap().unwrap();
+    assert_eq!((loc.block, loc.tx, loc.code), (1, 1, 0));
+    let b1 = l.block(1).unwrap().unwrap();
+    assert_eq!(
+        b1.header.as_ref().unwrap().previous_hash,
+        block_header_hash(l.block(0).unwrap().unwrap().header.as_ref().unwrap())
+    );
+    assert!(l.block(2).unwrap().is_none());
+}
+
+#[test]
+fn out_of_order_and_broken_chain_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    commit_txs(&l, &[]);
+    let b = new_block(5, l.last_header_hash(), vec![]);
+    assert!(matches!(
+        l.commit(&b, &BlockUpdates::new()),
+        Err(LedgerError::OutOfOrder { got: 5, height: 1 })
+    ));
+    let b = new_block(1, vec![0; 32], vec![]);
+    assert!(matches!(
+        l.commit(&b, &BlockUpdates::new()),
+        Err(LedgerError::BrokenChain(1))
+    ));
+    assert_eq!(l.height(), 1);
+}
+
+#[test]
+fn metadata_merges_like_fabric() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    let meta = |key: &str, v: &[u8]| KvMetadataWrite {
+        key: key.into(),
+        entries: vec![KvMetadataEntry {
+            name: VALIDATION_PARAMETER.into(),
+            value: v.to_vec(),
+        }],
+    };
+    // Write with metadata.
+    commit_txs(
+        &l,
+        &[(
+            "t0".into(),
+            ns(
+                "cc",
+                KvrwSet {
+                    writes: vec![write("k", b"v1")],
+                    metadata_writes: vec![meta("k", b"P1"), meta("missing", b"P")],
+                    ..Default::default()
+                },
+            ),
+        )],
+    );
+    let v = l.get_state("cc", "k").unwrap().unwrap();
+    assert_eq!(v.metadata.get(VALIDATION_PARAMETER).unwrap(), b"P1");
+    // A metadata write on a key that does not exist is a no-op.
+    assert!(l.get_state("cc", "missing").unwrap().is_none());
+    // A value write alone keeps the metadata.
+    commit_txs(
+        &l,
+        &[("t1".into(), ns("cc", writes(vec![write("k", b"v2")])))],
+    );
+    let v = l.get_state("cc", "k").unwrap().unwrap();
+    assert_eq!(v.value, b"v2");
+    assert_eq!(v.metadata.get(VALIDATION_PARAMETER).unwrap(), b"P1");
+    // A metadata write alone keeps the value and takes the new version.
+    commit_txs(
+        &l,
+        &[(
+            "t2".into(),
+            ns(
+                "cc",
+                KvrwSet {
+                    metadata_writes: vec![meta("k", b"P2")],
+                    ..Default::default()
+                },
+            ),
+        )],
+    );
+    let v = l.get_state("cc", "k").unwrap().unwrap();
+    assert_eq!(v.value, b"v2");
+    assert_eq!(v.version, Height { block: 2, tx: 0 });
+    assert_eq!(v.metadata.get(VALIDATION_PARAMETER).unwrap(), b"P2");
+    // An empty metadata write clears it.
+    commit_txs(
+        &l,
+        &[(
+            "t3".into(),
+            ns(
+                "cc",
+                KvrwSet {
+                    metadata_writes: vec![KvMetadataWrite {
+                        key: "k".into(),
+                        entries: vec![],
+                    }],
+                    ..Default::default()
+                },
+            ),
+        )],
+    );
+    assert!(l.get_state("cc", "k").unwrap().unwrap().metadata.is_empty());
+    // Delete removes the key.
+    commit_txs(&l, &[("t4".into(), ns("cc", writes(vec![delete("k")])))]);
+    assert!(l.get_state("cc", "k").unwrap().is_none());
+}
+
+#[test]
+fn ranges_composite_keys_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    let ck = |t: &str, attrs: &[&str]| {
+        let mut s = format!("\u{0}{t}\u{0}");
+        for a in attrs {
+            s.push_str(a);
+            s.push('\u{0}');
+        }
+        s
+    };
+    commit_txs(
+        &l,
+        &[(
+            "t0".into(),
+            ns(
+                "cc",
+                writes(vec![
+                    write("a", b"1"),
+                    write("b", b"2"),
+                    write("c", b"3"),
+                    write(&ck("grant", &["h1", "g1"]), b"g1"),
+                    write(&ck("grant", &["h1", "g2"]), b"g2"),
+                    write(&ck("grant", &["h2", "g3"]), b"g3"),
+                    write(&ck("grantx", &["h1"]), b"x"),
+                ]),
+            ),
+        )],
+    );
+    commit_txs(
+        &l,
+        &[("other".into(), ns("zz", writes(vec![write("a", b"other")])))],
+    );
+    let snap = l.snapshot().unwrap();
+    let keys = |r: fabric_devnet::ledger::StateRange| r.map(|e| e.unwrap().0).collect::<Vec<_>>();
+    assert_eq!(keys(snap.state_range("cc", "a", "c").unwrap()), ["a", "b"]);
+    assert_eq!(keys(snap.state_range("cc", "b", "").unwrap()), ["b", "c"]);
+    assert_eq!(keys(snap.state_range("cc", "c", "a").unwrap()).len(), 0);
+    // Empty start and end: the whole namespace, composite keys (leading 0x00) first.
+    assert_eq!(keys(snap.state_range("cc", "", "").unwrap()).len(), 7);
+    assert_eq!(
+        keys(
+            snap.state_by_partial_composite_key("cc", "grant", &["h1"])
+                .unwrap()
+        ),
+        [ck("grant", &["h1", "g1"]), ck("grant", &["h1", "g2"])]
+    );
+    assert_eq!(
+        keys(
+            snap.state_by_partial_composite_key("cc", "grant", &[])
+                .unwrap()
+        )
+        .len(),
+        3
+    );
+
+    commit_txs(
+        &l,
+        &[("t2".into(), ns("cc", writes(vec![write("a", b"4")])))],
+    );
+    commit_txs(&l, &[("t3".into(), ns("cc", writes(vec![delete("a")])))]);
+    let h = l.snapshot().unwrap().history("cc", "a").unwrap();
+    let got: Vec<_> = h
+        .iter()
+        .map(|e| {
+            (
+                e.txid.as_str(),
+                e.is_delete,
+                e.value.as_slice(),
+                e.height.block,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("t3", true, &b""[..], 3),
+            ("t2", false, &b"4"[..], 2),
+            ("t0", false, &b"1"[..], 0)
+        ]
+    );
+    assert_eq!(h[0].timestamp, (1_700_000_003, 5));
+    // The snapshot taken before the later commits does not see them.
+    assert_eq!(snap.get_state("cc", "a").unwrap().unwrap().value, b"1");
+}
+
+#[test]
+fn private_data_and_hashes() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    let kh = Sha256::digest(b"secret").to_vec();
+    let vh = Sha256::digest(b"value").to_vec();
+    let rw = TxRwSet {
+        ns_rwsets: vec![NsRwSet {
+            namespace: "cc".into(),
+            kv: KvrwSet::default(),
+            coll_hashed: vec![fabric_devnet::ledger::CollHashedRwSet {
+                collection: "_implicit_org_Org1MSP".into(),
+                hashed: HashedRwSet {
+                    hashed_writes: vec![KvWriteHash {
+                        key_hash: kh.clone(),
+                        is_delete: false,
+                        value_hash: vh.clone(),
+                        is_purge: false,
+                    }],
+                    ..Default::default()
+                },
+                pvt_rwset_hash: vec![],
+            }],
+        }],
+    };
+    let n = l.height();
+    let block = new_block(n, l.last_header_hash(), vec![b"x".to_vec()]);
+    let mut u = BlockUpdates::new();
+    u.record_tx("p0", 0, 0);
+    u.add_valid_tx(
+        Height { block: n, tx: 0 },
+        "p0",
+        (0, 0),
+        &rw,
+        &[PvtCollWrites {
+            namespace: "cc".into(),
+            collection: "_implicit_org_Org1MSP".into(),
+            kv: writes(vec![write("secret", b"value")]),
+        }],
+    );
+    l.commit(&block, &u).unwrap();
+    let s = l.snapshot().unwrap();
+    let h = s
+        .get_private_hash("cc", "_implicit_org_Org1MSP", &kh)
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.value, vh);
+    assert_eq!(
+        s.get_private("cc", "_implicit_org_Org1MSP", "secret")
+            .unwrap()
+            .unwrap()
+            .value,
+        b"value"
+    );
+    // Private data never leaks into public state or history.
+    assert!(s.get_state("cc", "secret").unwrap().is_none());
+    assert!(s.history("cc", "secret").unwrap().is_empty());
+}
+
+#[test]
+fn first_txid_occurrence_wins_and_invalid_txids_are_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    let block = new_block(0, vec![], vec![b"a".to_vec(), b"b".to_vec()]);
+    let mut u = BlockUpdates::new();
+    u.record_tx("dup", 0, 11);
+    u.record_tx("dup", 1, 9);
+    l.commit(&block, &u).unwrap();
+    let s = l.snapshot().unwrap();
+    let loc = s.tx_location("dup").unwrap().unwrap();
+    assert_eq!((loc.tx, loc.code), (0, 11));
+    assert!(s.txid_exists("dup").unwrap());
+    assert!(!s.txid_exists("nope").unwrap());
+    assert_eq!(s.dump_state().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn subscribers_hear_of_commits_after_they_are_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    let mut events = l.subscribe();
+    let mut height = l.watch_height();
+    let l2 = l.clone();
+    tokio::task::spawn_blocking(move || {
+        commit_txs(
+            &l2,
+            &[("t0".into(), ns("cc", writes(vec![write("a", b"1")])))],
+        )
+    })
+    .await
+    .unwrap();
+    height.changed().await.unwrap();
+    assert_eq!(*height.borrow(), 1);
+    let ev = events.recv().await.unwrap();
+    assert_eq!(ev.number(), 0);
+    assert_eq!(ev.txs, vec![("t0".to_string(), 0)]);
+    // By the time the event is out, a fresh reader sees the block.
+    assert!(l.block(0).unwrap().is_some());
+}
