@@ -6,6 +6,7 @@ from <fabric>/config, never committed) with our values set; configtx.yaml is gen
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -177,7 +178,9 @@ def core_yaml(template: str, node: Node, topo: Topology, layout: Layout, addr: A
     }
     out = yamltext.set_values(template, values)
     if ccaas_builder:
-        out, n = re.subn(r"(- name: ccaas_builder\n\s+path: ).*", r"\g<1>" + ccaas_builder, out)
+        quoted = json.dumps(ccaas_builder)
+        out, n = re.subn(r"(- name: ccaas_builder\n\s+path: ).*", lambda m: m.group(1) + quoted,
+                         out)
         if n != 1:
             raise RuntimeError("core.yaml template has no ccaas_builder external builder entry")
     return (f"# core.yaml for {node.name} ({org.msp_id}), from Fabric's sample core.yaml with the\n"

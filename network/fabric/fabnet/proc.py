@@ -121,7 +121,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on the port now (with SO_REUSEADDR, as Fabric's Go servers
+    do, so connections in TIME_WAIT from an earlier run do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
