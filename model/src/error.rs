@@ -129,6 +129,9 @@ pub struct ContractError {
     pub code: ErrorCode,
     /// Human text; never contains field values, salts or codes.
     pub message: String,
+    /// Field *names* the rule concerns (`FIELD_MISMATCH`, `FIELD_NOT_GRANTED`); omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
 }
 
 impl ContractError {
@@ -137,12 +140,19 @@ impl ContractError {
         Self {
             code,
             message: message.into(),
+            fields: Vec::new(),
         }
+    }
+
+    /// Attaches the field names the rule concerns.
+    pub fn with_fields(mut self, fields: Vec<String>) -> Self {
+        self.fields = fields;
+        self
     }
 
     /// The chaincode response message: one compact JSON object, `{"code":…,"message":…}`.
     pub fn encode(&self) -> String {
-        // Serialising a struct of two strings cannot fail.
+        // Serialising strings cannot fail.
         serde_json::to_string(self)
             .unwrap_or_else(|_| format!(r#"{{"code":"{}","message":""}}"#, self.code.as_str()))
     }
@@ -190,6 +200,17 @@ mod tests {
             e.encode(),
             r#"{"code":"GRANT_SPENT","message":"no uses left"}"#
         );
+    }
+
+    #[test]
+    fn field_names_travel_structured() {
+        let e = ContractError::new(ErrorCode::FieldMismatch, "mismatch")
+            .with_fields(vec!["name".into(), "sex".into()]);
+        assert_eq!(
+            e.encode(),
+            r#"{"code":"FIELD_MISMATCH","message":"mismatch","fields":["name","sex"]}"#
+        );
+        assert_eq!(ContractError::decode(&e.encode()), Some(e));
     }
 
     #[test]

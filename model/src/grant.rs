@@ -41,7 +41,8 @@ use crate::canonical::CanonicalWriter;
 use crate::catalogue::{is_valid_field_name, is_valid_msp_id};
 use crate::code::{Code, CodeCheck, CodeSalt, HolderSecret};
 use crate::licence_id::LicenceId;
-use crate::signature::{sign_low_s, HolderKey, SignatureError};
+use crate::signature::{sign, HolderKey, SignatureError};
+use fabric_common::crypto::Signer;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -367,9 +368,9 @@ pub struct SignedGrant {
 
 impl SignedGrant {
     /// Signs `grant` with the holder's key.
-    pub fn sign(grant: Grant, key: &p256::ecdsa::SigningKey) -> Self {
-        let signature = hex::encode(sign_low_s(key, &grant.canonical_bytes()));
-        Self { grant, signature }
+    pub fn sign(grant: Grant, signer: &dyn Signer) -> Result<Self, SignatureError> {
+        let signature = hex::encode(sign(signer, &grant.canonical_bytes())?);
+        Ok(Self { grant, signature })
     }
 
     /// Validates the grant and checks the signature against the licence's holder key.
@@ -416,12 +417,12 @@ pub struct SignedWithdrawal {
 
 impl SignedWithdrawal {
     /// Signs `withdrawal` with the holder's key.
-    pub fn sign(withdrawal: Withdrawal, key: &p256::ecdsa::SigningKey) -> Self {
-        let signature = hex::encode(sign_low_s(key, &withdrawal.canonical_bytes()));
-        Self {
+    pub fn sign(withdrawal: Withdrawal, signer: &dyn Signer) -> Result<Self, SignatureError> {
+        let signature = hex::encode(sign(signer, &withdrawal.canonical_bytes())?);
+        Ok(Self {
             withdrawal,
             signature,
-        }
+        })
     }
 
     /// Checks the signature against the holder key.
@@ -475,9 +476,9 @@ pub struct SignedTrailRequest {
 
 impl SignedTrailRequest {
     /// Signs `request` with the holder's key.
-    pub fn sign(request: TrailRequest, key: &p256::ecdsa::SigningKey) -> Self {
-        let signature = hex::encode(sign_low_s(key, &request.canonical_bytes()));
-        Self { request, signature }
+    pub fn sign(request: TrailRequest, signer: &dyn Signer) -> Result<Self, SignatureError> {
+        let signature = hex::encode(sign(signer, &request.canonical_bytes())?);
+        Ok(Self { request, signature })
     }
 
     /// Checks the signature against the holder key.
@@ -490,7 +491,7 @@ impl SignedTrailRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::ecdsa::SigningKey;
+    use fabric_common::crypto::SigningKey;
 
     pub(crate) fn draft() -> GrantDraft {
         GrantDraft {
@@ -530,10 +531,10 @@ mod tests {
 
     #[test]
     fn signing_and_verification() {
-        let sk = SigningKey::from_slice(&[5u8; 32]).unwrap();
-        let holder = HolderKey::from_verifying_key(*sk.verifying_key());
+        let sk = SigningKey::from_scalar_bytes(&[5u8; 32]).unwrap();
+        let holder = HolderKey::from_public_key(sk.public_key().clone());
         let sealed = draft().seal(&secret()).unwrap();
-        let signed = SignedGrant::sign(sealed.grant.clone(), &sk);
+        let signed = SignedGrant::sign(sealed.grant.clone(), &sk).unwrap();
         assert_eq!(signed.verify(&holder).unwrap(), sealed.grant.id());
         let mut tampered = signed.clone();
         tampered.grant.uses = 2;

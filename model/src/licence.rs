@@ -98,10 +98,20 @@ impl LicenceRecord {
                 LicenceStatus::Revoked
             }
             (from, change) => {
+                let verb = match change {
+                    StatusChange::Suspend => "suspended",
+                    StatusChange::Reinstate => "reinstated",
+                    StatusChange::Revoke => "revoked",
+                };
+                let from = match from {
+                    LicenceStatus::Active => "active",
+                    LicenceStatus::Suspended => "suspended",
+                    LicenceStatus::Revoked => "revoked",
+                };
                 return Err(ContractError::new(
                     ErrorCode::InvalidTransition,
-                    format!("licence {} cannot {change:?} from {from:?}", self.id).to_lowercase(),
-                ))
+                    format!("licence {} cannot be {verb} while {from}", self.id),
+                ));
             }
         };
         self.status = next;

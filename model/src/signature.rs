@@ -2,11 +2,11 @@
 //! low-S only.
 //!
 //! Low-S is required (as Fabric requires it of every signature) because `(r, s)` and `(r, n - s)`
-//! both verify: accepting both would give every signed message two encodings.
+//! both verify: accepting both would give every signed message two encodings. The primitives
+//! are `fabric-common`'s, so holder signatures follow exactly the rules of Fabric's own.
 
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
+use fabric_common::crypto::{CryptoError, PublicKey, Signer};
+use p256::pkcs8::der::pem::{self, LineEnding};
 
 /// Why a holder key or signature is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,43 +23,52 @@ pub enum SignatureError {
     /// The signature does not verify under the holder key.
     #[error("signature does not verify under the holder key")]
     Invalid,
+    /// The holder's signer failed.
+    #[error("signing failed")]
+    Signing,
+}
+
+impl From<CryptoError> for SignatureError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::HighS => Self::HighS,
+            CryptoError::BadSignature => Self::Invalid,
+            CryptoError::MalformedSignature => Self::Malformed,
+            CryptoError::Signing(_) => Self::Signing,
+            CryptoError::MalformedPrivateKey(_)
+            | CryptoError::MalformedPublicKey(_)
+            | CryptoError::MalformedPem(_) => Self::BadKey,
+        }
+    }
 }
 
 /// A holder's P-256 public key, the holder's pseudonym on the ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HolderKey {
-    key: VerifyingKey,
+    key: PublicKey,
 }
 
 impl HolderKey {
     /// Parses a PEM `PUBLIC KEY` block.
     pub fn from_pem(pem: &str) -> Result<Self, SignatureError> {
-        let key =
-            VerifyingKey::from_public_key_pem(pem.trim()).map_err(|_| SignatureError::BadKey)?;
+        let key = PublicKey::from_pem(pem.trim().as_bytes()).map_err(|_| SignatureError::BadKey)?;
         Ok(Self { key })
     }
 
-    /// Wraps a verifying key.
-    pub fn from_verifying_key(key: VerifyingKey) -> Self {
+    /// Wraps a public key.
+    pub fn from_public_key(key: PublicKey) -> Self {
         Self { key }
     }
 
-    /// The canonical PEM form stored in licence records (LF line endings).
+    /// The canonical PEM form stored in licence records (64-column base64, LF line endings).
     pub fn to_pem(&self) -> String {
-        self.key
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap_or_else(|_| unreachable!("a P-256 point always encodes"))
+        pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.key.to_spki_der())
+            .unwrap_or_else(|_| unreachable!("SPKI of a P-256 point always encodes"))
     }
 
     /// Verifies a DER signature over `message` (hashed with SHA-256), requiring low-S.
     pub fn verify(&self, message: &[u8], der: &[u8]) -> Result<(), SignatureError> {
-        let sig = Signature::from_der(der).map_err(|_| SignatureError::Malformed)?;
-        if sig.normalize_s().is_some() {
-            return Err(SignatureError::HighS);
-        }
-        self.key
-            .verify(message, &sig)
-            .map_err(|_| SignatureError::Invalid)
+        Ok(self.key.verify(message, der)?)
     }
 
     /// Verifies a hex-encoded DER signature.
@@ -69,55 +78,48 @@ impl HolderKey {
     }
 }
 
-/// Signs `message` as a holder: ECDSA P-256 over SHA-256, low-S, DER.
-pub fn sign_low_s(key: &SigningKey, message: &[u8]) -> Vec<u8> {
-    let sig: Signature = key.sign(message);
-    let sig = sig.normalize_s().unwrap_or(sig);
-    sig.to_der().as_bytes().to_vec()
+/// Signs `message` as a holder (ECDSA P-256 over SHA-256, low-S, DER) with any [`Signer`]: a
+/// software key, an HSM or a remote signer.
+pub fn sign(signer: &dyn Signer, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
+    Ok(signer.sign(message)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use p256::FieldBytes;
+    use fabric_common::crypto::{to_high_s, SigningKey};
 
-    fn key() -> SigningKey {
-        SigningKey::from_slice(&[7u8; 32]).unwrap()
+    fn key(b: u8) -> SigningKey {
+        SigningKey::from_scalar_bytes(&[b; 32]).unwrap()
     }
 
     #[test]
     fn sign_verify_and_reject_tampering() {
-        let sk = key();
-        let hk = HolderKey::from_pem(&HolderKey::from_verifying_key(*sk.verifying_key()).to_pem())
-            .unwrap();
-        let sig = sign_low_s(&sk, b"hello");
+        let sk = key(7);
+        let pem = HolderKey::from_public_key(sk.public_key().clone()).to_pem();
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        let hk = HolderKey::from_pem(&pem).unwrap();
+        let sig = sign(&sk, b"hello").unwrap();
         hk.verify(b"hello", &sig).unwrap();
         assert_eq!(hk.verify(b"hellO", &sig), Err(SignatureError::Invalid));
         assert_eq!(
             hk.verify(b"hello", &sig[1..]),
             Err(SignatureError::Malformed)
         );
-        let other = HolderKey::from_verifying_key(
-            *SigningKey::from_slice(&[8u8; 32]).unwrap().verifying_key(),
-        );
+        let other = HolderKey::from_public_key(key(8).public_key().clone());
         assert_eq!(other.verify(b"hello", &sig), Err(SignatureError::Invalid));
+        assert_eq!(
+            hk.verify_hex(b"hello", "zz"),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]
     fn high_s_is_refused() {
-        let sk = key();
-        let hk = HolderKey::from_verifying_key(*sk.verifying_key());
-        let sig = Signature::from_der(&sign_low_s(&sk, b"m")).unwrap();
-        let (r, s) = sig.split_scalars();
-        let high = Signature::from_scalars(
-            FieldBytes::from(r.as_ref().to_bytes()),
-            FieldBytes::from((-*s.as_ref()).to_bytes()),
-        )
-        .unwrap();
-        assert_eq!(
-            hk.verify(b"m", high.to_der().as_bytes()),
-            Err(SignatureError::HighS)
-        );
+        let sk = key(7);
+        let hk = HolderKey::from_public_key(sk.public_key().clone());
+        let high = to_high_s(&sign(&sk, b"m").unwrap()).unwrap();
+        assert_eq!(hk.verify(b"m", &high), Err(SignatureError::HighS));
     }
 
     #[test]

@@ -1,0 +1,2 @@
+//! The `elicense-chaincode` binary (placeholder until the CCaaS server lands).
+fn main() {}
