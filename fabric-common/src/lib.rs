@@ -7,6 +7,8 @@
 //! * [`crypto`]: ECDSA P-256 / SHA-256 signing and verification with Fabric's low-S rule.
 //! * [`identity`]: X.509 identities, `msp.SerializedIdentity`, client IDs and Fabric CA attributes.
 //! * [`msp`]: MSP directories, `config.yaml` NodeOUs, `msp.MSPConfig`, identity validation and principals.
+//! * [`policy`]: the signature policy language, `SignaturePolicyEnvelope`, Fabric-exact evaluation, implicit-meta rules.
 pub mod crypto;
 pub mod identity;
 pub mod msp;
+pub mod policy;
