@@ -3,11 +3,12 @@
 //!
 //! Plain prost leaves a map entry's key or value out when it equals the default (an empty string
 //! key, a `0` key, a `false` value, an empty message). Fabric's Go code and the official
-//! JavaScript bindings always write both; the JavaScript decoder (google-protobuf) even rejects an
-//! entry without them ("Assertion failed"), so e.g. a `BlockAndPrivateData` entry for transaction
-//! 0 or a `Capabilities` entry (whose value is the empty `Capability`) would break official
-//! clients. The generated code is pointed here (`prost_path`), so every map field of the schema
-//! is encoded as Fabric encodes it. Everything else is prost's own.
+//! JavaScript bindings (google-protobuf) always write both, so e.g. a `Capabilities` entry (whose
+//! value is the empty `Capability`) or a `BlockAndPrivateData` entry for transaction 0 would be
+//! encoded differently from Fabric's own bytes. Decoders accept either form, but bytes that are
+//! hashed, signed or compared with Fabric's must be Fabric's. The generated code is pointed here
+//! (`prost_path`), so every map field of the schema is encoded as Fabric encodes it. Everything
+//! else is prost's own.
 
 #[doc(hidden)]
 pub use prost::*;

@@ -103,8 +103,7 @@ fn map_entries_are_written_in_key_order() {
 
 #[test]
 fn map_entries_carry_default_keys_and_values() {
-    // Fabric (Go) and google-protobuf write both fields of every entry; google-protobuf's decoder
-    // rejects entries without them.
+    // Fabric (Go) and google-protobuf write both fields of every entry, defaults included.
     let mut caps = common::Capabilities::default();
     caps.capabilities
         .insert("V2_0".into(), common::Capability::default());
