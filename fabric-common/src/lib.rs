@@ -8,7 +8,9 @@
 //! * [`identity`]: X.509 identities, `msp.SerializedIdentity`, client IDs and Fabric CA attributes.
 //! * [`msp`]: MSP directories, `config.yaml` NodeOUs, `msp.MSPConfig`, identity validation and principals.
 //! * [`policy`]: the signature policy language, `SignaturePolicyEnvelope`, Fabric-exact evaluation, implicit-meta rules.
+//! * [`tx`]: transaction IDs, proposals, proposal responses, transaction envelopes and reading them back.
 pub mod crypto;
 pub mod identity;
 pub mod msp;
 pub mod policy;
+pub mod tx;
