@@ -160,6 +160,15 @@ def core_yaml(template: str, node: Node, topo: Topology, layout: Layout, addr: A
         "peer.gateway.enabled": True,
         "peer.gossip.bootstrap": f"{addr.host(bootstrap)}:{bootstrap.port}",
         "peer.gossip.externalEndpoint": f"{host}:{node.port}",
+        # retry unreachable gossip members (e.g. other orgs' anchor peers that have not joined
+        # the channel yet) every 2 s instead of 25 s, so cross-org membership forms in seconds
+        "peer.gossip.reconnectInterval": "2s",
+        # a peer enters a channel's membership view with its first state info message: publish
+        # and request those every second (default 4 s); refresh the membership metric (which
+        # `up` waits on) every second (default 5 s)
+        "peer.gossip.publishStateInfoInterval": "1s",
+        "peer.gossip.requestStateInfoInterval": "1s",
+        "peer.gossip.membershipTrackerInterval": "1s",
         "peer.tls.enabled": True,
         "peer.tls.clientAuthRequired": False,
         "peer.tls.cert.file": addr.path(nd / "tls" / "server.crt"),

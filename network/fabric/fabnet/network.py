@@ -345,6 +345,9 @@ class Network:
         t0 = time.time()
         self.wait_leaders(60)
         self.timed("Raft leaders elected", t0)
+        t0 = time.time()
+        self.wait_gossip(60)
+        self.timed("gossip membership complete", t0)
 
     def raft_leaders(self) -> dict[str, str]:
         """Channel -> orderer currently reporting itself Raft leader (operations metrics)."""
@@ -361,6 +364,41 @@ class Network:
                     ch = line.split('channel="', 1)[1].split('"', 1)[0]
                     leaders[ch] = o.name
         return leaders
+
+    def metrics(self, ops_port: int) -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ops_port}/metrics", timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            return ""
+
+    def gossip_known(self, p: Node) -> dict[str, int]:
+        """Channel -> how many other peers this peer's gossip knows on it (operations metrics)."""
+        known = {}
+        for line in self.metrics(p.ops_port).splitlines():
+            if line.startswith("gossip_membership_total_peers_known{"):
+                ch = line.split('channel="', 1)[1].split('"', 1)[0]
+                known[ch] = int(float(line.rsplit(" ", 1)[1]))
+        return known
+
+    def wait_gossip(self, timeout: float) -> None:
+        """Waits until every peer's gossip knows every other peer of each of its channels: the
+        gateway's endorsement planning (discovery) relies on it for multi-org policies."""
+        deadline = time.time() + timeout
+        while True:
+            missing = []
+            for p in self.topo.peers():
+                known = self.gossip_known(p)
+                for ch in self.topo.channels_of(p.org):
+                    want = sum(len(m.peers) for m in ch.members) - 1
+                    if known.get(ch.name, 0) < want:
+                        missing.append(f"{p.name}@{ch.name} ({known.get(ch.name, 0)}/{want})")
+            if not missing:
+                return
+            if time.time() > deadline:
+                raise RuntimeError("gossip membership incomplete after "
+                                   f"{timeout:.0f}s: {', '.join(missing)}")
+            time.sleep(0.2)
 
     def wait_leaders(self, timeout: float) -> None:
         deadline = time.time() + timeout
@@ -466,8 +504,10 @@ class Network:
             if self.procs.alive(p.name) or self.mode == "docker":
                 chans = self.peer_channels(p)
                 info["reachable"] = chans is not None
+                known = self.gossip_known(p)
                 for ch in chans or []:
                     info["channels"][ch] = self.peer_channel_info(p, ch)
+                    info["channels"][ch]["gossip_peers_known"] = known.get(ch, 0)
             else:
                 info["reachable"] = False
             peers[p.name] = info
@@ -540,7 +580,8 @@ def print_status(st: dict) -> None:
         for ch, info in p["channels"].items():
             cc = ", ".join(f"{c['name']} v{c['version']} seq {c['sequence']}"
                            for c in info.get("chaincodes", [])) or "no chaincode committed"
-            print(f"      {ch}: height {info.get('height', '?')}; {cc}")
+            print(f"      {ch}: height {info.get('height', '?')}; gossip knows "
+                  f"{info.get('gossip_peers_known', '?')} other peers; {cc}")
 
 
 def load_network(args, repo: Path, creating: bool) -> Network:
