@@ -8,3 +8,5 @@
 pub mod topology;
 pub mod ledger;
 pub mod orderer;
+pub mod ca;
+pub mod material;
