@@ -62,7 +62,10 @@ impl TestNetwork {
     }
 
     fn status(&self) -> Value {
-        let out = self.cmd(&["status", "--json"]).output().expect("network.sh status");
+        let out = self
+            .cmd(&["status", "--json"])
+            .output()
+            .expect("network.sh status");
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "status --json is not JSON ({e}): {}{}",
@@ -119,7 +122,8 @@ impl Drop for TestNetwork {
 fn free_port_base() -> u16 {
     for _ in 0..50 {
         let base = 20_000 + (free_port() % 400) * 100;
-        let all_free = (base..base + 800).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        let all_free =
+            (base..base + 800).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
         if all_free {
             return base;
         }
@@ -185,9 +189,16 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let st = net.status();
     let procs = st["processes"].as_array().expect("processes");
     let started: Vec<&Value> = procs.iter().filter(|p| p["role"] != "").collect();
-    let roles: Vec<&str> = started.iter().map(|p| p["role"].as_str().unwrap()).collect();
+    let roles: Vec<&str> = started
+        .iter()
+        .map(|p| p["role"].as_str().unwrap())
+        .collect();
     assert_eq!(roles.iter().filter(|r| **r == "ca").count(), 4, "{st:#}");
-    assert_eq!(roles.iter().filter(|r| **r == "orderer").count(), 3, "{st:#}");
+    assert_eq!(
+        roles.iter().filter(|r| **r == "orderer").count(),
+        3,
+        "{st:#}"
+    );
     assert_eq!(roles.iter().filter(|r| **r == "peer").count(), 3, "{st:#}");
     for p in &started {
         assert_eq!(p["up"], true, "process not up: {p}");
@@ -196,7 +207,10 @@ fn reduced_network_up_deploy_invoke_query_down() {
     assert_eq!(peers.len(), 3);
     for (name, p) in peers {
         assert_eq!(p["reachable"], true, "{name} unreachable");
-        assert!(p["channels"][CHANNEL]["height"].as_u64().unwrap_or(0) >= 1, "{name}: {p}");
+        assert!(
+            p["channels"][CHANNEL]["height"].as_u64().unwrap_or(0) >= 1,
+            "{name}: {p}"
+        );
     }
     let orderers = st["orderers"].as_object().expect("orderers");
     assert_eq!(orderers.len(), 3);
@@ -210,7 +224,10 @@ fn reduced_network_up_deploy_invoke_query_down() {
         assert_eq!(ch["consensusRelation"], "consenter", "{name}: {ch}");
         assert_eq!(ch["status"], "active", "{name}: {ch}");
     }
-    assert!(st["raft_leaders"][CHANNEL].is_string(), "no Raft leader: {st:#}");
+    assert!(
+        st["raft_leaders"][CHANNEL].is_string(),
+        "no Raft leader: {st:#}"
+    );
 
     // ---- profiles and MSP directories where the CLI expects them
     for org in MEMBERS {
@@ -221,7 +238,9 @@ fn reduced_network_up_deploy_invoke_query_down() {
         assert_eq!(prof["version"], "1.0.0");
         assert_eq!(prof["client"]["organization"], org);
         assert_eq!(prof["organizations"][org]["mspid"], format!("{org}MSP"));
-        let peer = prof["organizations"][org]["peers"][0].as_str().expect("peer name");
+        let peer = prof["organizations"][org]["peers"][0]
+            .as_str()
+            .expect("peer name");
         let url = prof["peers"][peer]["url"].as_str().expect("url");
         assert!(url.starts_with("grpcs://127.0.0.1:"), "{url}");
         assert!(prof["peers"][peer]["tlsCACerts"]["pem"]
@@ -229,25 +248,41 @@ fn reduced_network_up_deploy_invoke_query_down() {
             .unwrap()
             .contains("BEGIN CERTIFICATE"));
         assert!(prof["channels"][CHANNEL]["peers"][peer].is_object());
-        for sub in ["signcerts/cert.pem", "keystore/priv_sk", "cacerts/ca-cert.pem", "config.yaml"] {
+        for sub in [
+            "signcerts/cert.pem",
+            "keystore/priv_sk",
+            "cacerts/ca-cert.pem",
+            "config.yaml",
+        ] {
             let f = net.data.join(format!("msp/{org}/Admin/{sub}"));
             assert!(f.is_file(), "missing {}", f.display());
         }
     }
-    assert!(net.data.join("msp/ServiceCentre/holder1/signcerts/cert.pem").is_file());
+    assert!(net
+        .data
+        .join("msp/ServiceCentre/holder1/signcerts/cert.pem")
+        .is_file());
 
     // ---- deploy the Node test chaincode (CCaaS), then again: nothing to do
     let cc_cmd = format!("node {}", kv_chaincode_dir().join("server.js").display());
     let t0 = Instant::now();
     let dep = text(&net.run(&["deploy", "--cc-cmd", &cc_cmd]));
     eprintln!("{dep}\nnetwork.sh deploy: {:.1?}", t0.elapsed());
-    assert!(dep.contains(&format!("{CHANNEL}: committed elicense v1.0 sequence 1")), "{dep}");
+    assert!(
+        dep.contains(&format!("{CHANNEL}: committed elicense v1.0 sequence 1")),
+        "{dep}"
+    );
     let again = text(&net.run(&["deploy", "--cc-cmd", &cc_cmd]));
     assert!(again.contains(&format!("{CHANNEL}: unchanged")), "{again}");
 
     // ---- invoke through a real peer with the peer CLI, waiting for the commit event
     let env = net.peer_env("PublicSecurity", "issuer1");
-    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
+    let get = |k: &str| {
+        env.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
     let (orderer, orderer_ca) = (get("ORDERER_ADDRESS"), get("ORDERER_TLS_CA"));
     let (peer_addr, peer_ca) = (get("CORE_PEER_ADDRESS"), get("CORE_PEER_TLS_ROOTCERT_FILE"));
     let t0 = Instant::now();
@@ -255,14 +290,32 @@ fn reduced_network_up_deploy_invoke_query_down() {
         "PublicSecurity",
         "issuer1",
         &[
-            "chaincode", "invoke", "-o", &orderer, "--tls", "--cafile", &orderer_ca, "-C",
-            CHANNEL, "-n", "elicense", "-c", r#"{"Args":["put","licence-1","issued"]}"#,
-            "--waitForEvent", "--peerAddresses", &peer_addr, "--tlsRootCertFiles", &peer_ca,
+            "chaincode",
+            "invoke",
+            "-o",
+            &orderer,
+            "--tls",
+            "--cafile",
+            &orderer_ca,
+            "-C",
+            CHANNEL,
+            "-n",
+            "elicense",
+            "-c",
+            r#"{"Args":["put","licence-1","issued"]}"#,
+            "--waitForEvent",
+            "--peerAddresses",
+            &peer_addr,
+            "--tlsRootCertFiles",
+            &peer_ca,
         ],
     );
     let inv_text = text(&inv);
     assert!(inv.status.success(), "invoke failed: {inv_text}");
-    assert!(inv_text.contains("committed with status (VALID)"), "{inv_text}");
+    assert!(
+        inv_text.contains("committed with status (VALID)"),
+        "{inv_text}"
+    );
     eprintln!("invoke with --waitForEvent: {:.1?}", t0.elapsed());
 
     // ---- the value is committed on every member's peer
@@ -272,14 +325,26 @@ fn reduced_network_up_deploy_invoke_query_down() {
             let q = net.peer(
                 org,
                 "Admin",
-                &["chaincode", "query", "-C", CHANNEL, "-n", "elicense", "-c",
-                  r#"{"Args":["get","licence-1"]}"#],
+                &[
+                    "chaincode",
+                    "query",
+                    "-C",
+                    CHANNEL,
+                    "-n",
+                    "elicense",
+                    "-c",
+                    r#"{"Args":["get","licence-1"]}"#,
+                ],
             );
             if q.status.success() {
                 assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued", "{org}");
                 break;
             }
-            assert!(Instant::now() < deadline, "{org}: query failed: {}", text(&q));
+            assert!(
+                Instant::now() < deadline,
+                "{org}: query failed: {}",
+                text(&q)
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -287,7 +352,16 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let q = net.peer(
         "Regulator",
         "auditor1",
-        &["chaincode", "query", "-C", CHANNEL, "-n", "elicense", "-c", r#"{"Args":["get","nope"]}"#],
+        &[
+            "chaincode",
+            "query",
+            "-C",
+            CHANNEL,
+            "-n",
+            "elicense",
+            "-c",
+            r#"{"Args":["get","nope"]}"#,
+        ],
     );
     assert!(!q.status.success());
     assert!(text(&q).contains("no such key: nope"), "{}", text(&q));
@@ -295,7 +369,16 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let who = net.peer(
         "ServiceCentre",
         "holder1",
-        &["chaincode", "query", "-C", CHANNEL, "-n", "elicense", "-c", r#"{"Args":["whoami"]}"#],
+        &[
+            "chaincode",
+            "query",
+            "-C",
+            CHANNEL,
+            "-n",
+            "elicense",
+            "-c",
+            r#"{"Args":["whoami"]}"#,
+        ],
     );
     assert!(who.status.success(), "{}", text(&who));
     let who: Value = serde_json::from_slice(&who.stdout).expect("whoami JSON");
@@ -306,9 +389,12 @@ fn reduced_network_up_deploy_invoke_query_down() {
     // ---- status shows the committed chaincode on every peer and the chaincode servers
     let st = net.status();
     for (name, p) in st["peers"].as_object().unwrap() {
-        let ccs = p["channels"][CHANNEL]["chaincodes"].as_array().expect("chaincodes");
+        let ccs = p["channels"][CHANNEL]["chaincodes"]
+            .as_array()
+            .expect("chaincodes");
         assert!(
-            ccs.iter().any(|c| c["name"] == "elicense" && c["sequence"] == 1),
+            ccs.iter()
+                .any(|c| c["name"] == "elicense" && c["sequence"] == 1),
             "{name}: {p}"
         );
     }
@@ -321,7 +407,11 @@ fn reduced_network_up_deploy_invoke_query_down() {
             p["pid"].as_u64().expect("pid")
         })
         .collect();
-    assert_eq!(pids.len(), 4 + 3 + 3 + 3, "CAs, orderers, peers, chaincode servers: {st:#}");
+    assert_eq!(
+        pids.len(),
+        4 + 3 + 3 + 3,
+        "CAs, orderers, peers, chaincode servers: {st:#}"
+    );
 
     // ---- down: every one of those processes is gone
     let t0 = Instant::now();
@@ -330,13 +420,24 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let left: Vec<u64> = pids.iter().copied().filter(|p| pid_alive(*p)).collect();
     assert!(left.is_empty(), "processes left after down: {left:?}");
     let st = net.status();
-    assert!(st["processes"].as_array().unwrap().iter().all(|p| p["up"] == false), "{st:#}");
+    assert!(
+        st["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["up"] == false),
+        "{st:#}"
+    );
 }
 
 #[test]
 fn docker_compose_file_matches_the_topology() {
     let sh = script();
-    let syntax = Command::new("bash").arg("-n").arg(&sh).output().expect("bash -n");
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&sh)
+        .output()
+        .expect("bash -n");
     assert!(syntax.status.success(), "{}", text(&syntax));
 
     let out = Command::new("bash")
@@ -374,7 +475,10 @@ fn docker_compose_file_matches_the_topology() {
         let p = base + 10 * (i + 1);
         assert!(ports(s).contains(&format!("127.0.0.1:{p}:{p}")), "{s:?}");
     }
-    assert_eq!(svc(&format!("ca.{odom}"))["image"], "hyperledger/fabric-ca:1.5");
+    assert_eq!(
+        svc(&format!("ca.{odom}"))["image"],
+        "hyperledger/fabric-ca:1.5"
+    );
 
     let orgs = topo["organizations"].as_array().unwrap();
     let mut expected = consenters as usize + 1;
@@ -389,7 +493,10 @@ fn docker_compose_file_matches_the_topology() {
             let s = svc(&format!("peer{p}.{dom}"));
             assert_eq!(s["image"], "hyperledger/fabric-peer:3.1.5");
             let port = block + 10 * (p + 1);
-            assert!(ports(s).contains(&format!("127.0.0.1:{port}:{port}")), "{s:?}");
+            assert!(
+                ports(s).contains(&format!("127.0.0.1:{port}:{port}")),
+                "{s:?}"
+            );
             let cfg = s["environment"]["FABRIC_CFG_PATH"].as_str().unwrap();
             assert!(cfg.ends_with(&format!("peer{p}.{dom}")), "{cfg}");
         }
@@ -400,10 +507,17 @@ fn docker_compose_file_matches_the_topology() {
         );
         expected += 2 + n_peers as usize;
     }
-    assert_eq!(services.len(), expected, "one service per CA, node and chaincode server");
+    assert_eq!(
+        services.len(),
+        expected,
+        "one service per CA, node and chaincode server"
+    );
     for (name, s) in services {
         for p in ports(s) {
-            assert!(p.starts_with("127.0.0.1:"), "{name:?} publishes {p} beyond 127.0.0.1");
+            assert!(
+                p.starts_with("127.0.0.1:"),
+                "{name:?} publishes {p} beyond 127.0.0.1"
+            );
         }
     }
 
