@@ -211,6 +211,11 @@ fn reduced_network_up_deploy_invoke_query_down() {
             p["channels"][CHANNEL]["height"].as_u64().unwrap_or(0) >= 1,
             "{name}: {p}"
         );
+        // gossip knows the other members' peers (the gateway plans endorsements from this view)
+        assert_eq!(
+            p["channels"][CHANNEL]["gossip_peers_known"], 2,
+            "{name}: {p}"
+        );
     }
     let orderers = st["orderers"].as_object().expect("orderers");
     assert_eq!(orderers.len(), 3);
