@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use fabric_devnet::ca::{self, CaOptions};
-use fabric_devnet::material::{self, x509, NetworkCrypto};
+use fabric_devnet::material::{x509, NetworkCrypto};
 use fabric_devnet::topology::Topology;
 
 fn fabric_bin() -> Option<PathBuf> {
@@ -150,13 +150,37 @@ fn real_fabric_ca_client_enrolls_registers_reenrolls_lists_and_revokes() {
     );
 
     // The MSP dir fabric-ca-client wrote reads back with our reader; its key matches the cert.
-    let msp = material::read_msp_dir(&c.root.join("admin/msp")).unwrap();
-    let key = msp.key.expect("keystore has the key");
-    assert_eq!(key.public_key().to_spki_der(), admin.public_key_spki);
-    assert_eq!(msp.cacerts.len(), 1);
+    let msp_dir = c.root.join("admin/msp");
+    let signer = fabric_common::msp::read_signing_identity(&msp_dir, "PublicSecurityMSP").unwrap();
+    signer.check_key().unwrap();
     assert_eq!(
-        x509::certs_from_pem(msp.cacerts[0].as_bytes()).unwrap()[0],
+        signer.identity().public_key().to_spki_der(),
+        admin.public_key_spki
+    );
+    let cacerts: Vec<_> = std::fs::read_dir(msp_dir.join("cacerts"))
+        .unwrap()
+        .collect();
+    assert_eq!(cacerts.len(), 1);
+    let cacert = std::fs::read(cacerts[0].as_ref().unwrap().path()).unwrap();
+    assert_eq!(
+        x509::certs_from_pem(&cacert).unwrap()[0],
         crypto.org("PublicSecurity").unwrap().ca.cert_der()
+    );
+    // With the org's NodeOUs config, Fabric's MSP sees a client identity from its CA.
+    std::fs::write(
+        msp_dir.join("config.yaml"),
+        fabric_common::msp::MspConfigYaml::standard_node_ous(&format!(
+            "cacerts/{}",
+            cacerts[0].as_ref().unwrap().file_name().to_string_lossy()
+        ))
+        .to_yaml(),
+    )
+    .unwrap();
+    let msp = fabric_common::msp::Msp::from_dir(&msp_dir, "PublicSecurityMSP").unwrap();
+    msp.validate(signer.identity()).unwrap();
+    assert_eq!(
+        msp.role_of(signer.identity()).unwrap(),
+        fabric_common::msp::NodeRole::Client
     );
 
     // Register with an ecert attribute and an affiliation; the secret comes back.

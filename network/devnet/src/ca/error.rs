@@ -64,6 +64,9 @@ pub mod codes {
     pub const ALREADY_REGISTERED: u32 = 74;
     /// Registration refused (logged code behind an authorisation failure).
     pub const REGISTRATION_FAILED: u32 = 76;
+    /// Too many wrong passwords: the identity is locked (logged code behind an authentication
+    /// failure).
+    pub const PASSWORD_ATTEMPTS: u32 = 72;
     /// The CSR's common name is not the enrollment ID.
     pub const CSR_CN_MISMATCH: u32 = 77;
     /// `max_enrollments` is below -1 or above the CA's limit.

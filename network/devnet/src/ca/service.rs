@@ -384,7 +384,7 @@ impl CaService {
         };
         if user.failed_logins >= PASSWORD_ATTEMPTS {
             return Err(CaError::authentication(
-                72,
+                codes::PASSWORD_ATTEMPTS,
                 format!(
                     "Incorrect password entered {} times, max incorrect password limit of {PASSWORD_ATTEMPTS} reached",
                     user.failed_logins

@@ -11,7 +11,8 @@ use hyper::body::Bytes;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::material::{read_msp_dir, NetworkCrypto};
+use crate::material::NetworkCrypto;
+use fabric_common::msp::{read_signing_identity, Msp, NodeRole};
 
 const ORG: &str = "PublicSecurity";
 
@@ -684,42 +685,46 @@ async fn start_up_enrollment_writes_msp_dirs_with_node_ous_and_roles() {
     assert_eq!(done, vec!["peer0", "Admin", "clerk1", "issuer1"]);
     let layout = &f.crypto.layout;
 
+    // fabric-common's MSP reads each directory, validates the identity against the org's roots
+    // and classifies it by NodeOU.
+    let check = |dir: &std::path::Path, role: NodeRole| -> x509::CertInfo {
+        let signer = read_signing_identity(dir, "PublicSecurityMSP").unwrap();
+        signer.check_key().unwrap();
+        let msp = Msp::from_dir(dir, "PublicSecurityMSP").unwrap();
+        msp.validate(signer.identity()).unwrap();
+        assert_eq!(
+            msp.role_of(signer.identity()).unwrap(),
+            role,
+            "{}",
+            dir.display()
+        );
+        let pem = std::fs::read(dir.join("signcerts/cert.pem")).unwrap();
+        x509::cert_info(&x509::certs_from_pem(&pem).unwrap()[0]).unwrap()
+    };
+
     let peer_dir = layout.node_dir(ORG, NodeKind::Peer, "peer0.police.elicense.gov");
-    let peer = read_msp_dir(&peer_dir.join("msp")).unwrap();
-    let info =
-        x509::cert_info(&x509::certs_from_pem(peer.signcert_pem.unwrap().as_bytes()).unwrap()[0])
-            .unwrap();
+    let info = check(&peer_dir.join("msp"), NodeRole::Peer);
     assert_eq!(info.subject.organizational_unit, vec!["peer"]);
     assert_eq!(info.subject.common_name, "peer0");
-    assert!(peer.config.unwrap().node_ous.enable);
     let tls = std::fs::read(peer_dir.join("tls/server.crt")).unwrap();
     let tls = x509::cert_info(&x509::certs_from_pem(&tls).unwrap()[0]).unwrap();
     assert!(tls.hosts.contains(&"127.0.0.1".into()));
     assert!(tls.hosts.contains(&"peer0.police.elicense.gov".into()));
     assert_eq!(tls.aki, f.crypto.org(ORG).unwrap().tlsca.aki_hex());
+    assert!(peer_dir.join("tls/server.key").exists() && peer_dir.join("tls/ca.crt").exists());
 
-    let admin = read_msp_dir(&layout.user_msp(ORG, "Admin")).unwrap();
-    let info =
-        x509::cert_info(&x509::certs_from_pem(admin.signcert_pem.unwrap().as_bytes()).unwrap()[0])
-            .unwrap();
+    let info = check(&layout.user_msp(ORG, "Admin"), NodeRole::Admin);
     assert_eq!(info.subject.organizational_unit, vec!["admin"]);
     assert_eq!(info.attributes.unwrap()["elicense.role"], "admin");
     assert!(layout.user_tls(ORG, "Admin").join("client.crt").exists());
 
-    let clerk = read_msp_dir(&layout.user_msp(ORG, "clerk1")).unwrap();
-    let info =
-        x509::cert_info(&x509::certs_from_pem(clerk.signcert_pem.unwrap().as_bytes()).unwrap()[0])
-            .unwrap();
+    let info = check(&layout.user_msp(ORG, "clerk1"), NodeRole::Client);
     assert_eq!(info.subject.organizational_unit, vec!["client"]);
     let attrs = info.attributes.unwrap();
     assert_eq!(attrs["elicense.role"], "clerk");
     assert_eq!(attrs["hf.EnrollmentID"], "clerk1");
     assert_eq!(attrs["hf.Type"], "client");
     assert_eq!(attrs["hf.Affiliation"], "");
-    assert_eq!(
-        clerk.key.unwrap().public_key().to_spki_der(),
-        info.public_key_spki
-    );
 
     // Everything exists now: a second start enrolls nothing and keeps the certificates.
     let again = enroll_org_identities(&f.service, &topology, &f.crypto, ORG).unwrap();
@@ -744,4 +749,32 @@ async fn start_up_enrollment_writes_msp_dirs_with_node_ous_and_roles() {
     )
     .unwrap();
     assert_eq!(info.subject.organizational_unit, vec!["orderer"]);
+}
+
+#[tokio::test]
+async fn wrong_passwords_lock_the_identity_like_fabric_ca() {
+    let f = Fixture::new().await;
+    let admin = f.service.bootstrap_id().to_owned();
+    f.service
+        .register(
+            &admin,
+            &RegistrationRequest {
+                name: "locked".into(),
+                secret: "right".into(),
+                ..RegistrationRequest::default()
+            },
+        )
+        .unwrap();
+    for _ in 0..PASSWORD_ATTEMPTS {
+        let e = f.service.login("locked", "wrong").unwrap_err();
+        assert_eq!(e.local_code(), codes::INVALID_PASS);
+    }
+    let e = f.service.login("locked", "right").unwrap_err();
+    assert_eq!((e.status(), e.code()), (401, codes::AUTHENTICATION_FAILURE));
+    assert_eq!(e.local_code(), codes::PASSWORD_ATTEMPTS);
+    // Fewer failures are forgotten after a successful login.
+    for _ in 0..3 {
+        assert!(f.service.login("admin", "nope").is_err());
+    }
+    f.service.login("admin", "adminpw").unwrap();
 }

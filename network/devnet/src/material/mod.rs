@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use authority::{CertAuthority, CA_LIFETIME, CERT_LIFETIME};
-pub use msp::{read_msp_dir, write_msp_dir, write_tls_dir, MspConfigYaml, MspDir};
+pub use msp::{write_msp_dir, write_org_msp, write_tls_dir, MspConfigYaml};
 pub use profile::{connection_profile, write_profiles, ProfileEndpoints};
 pub use x509::{CertInfo, CertSpec, CertUsage, IssuedCert, Name};
 
@@ -61,6 +61,9 @@ pub enum MaterialError {
     /// A YAML file is malformed.
     #[error("YAML: {0}")]
     Yaml(String),
+    /// fabric-common's MSP directory writer failed.
+    #[error("MSP directory: {0}")]
+    Msp(String),
     /// A JSON file is malformed.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -48,11 +48,7 @@ pub fn connection_profile(
     // The org itself first, then every org it shares a channel with, in topology order.
     let mut related: Vec<&str> = vec![org_name];
     for spec in &topology.organizations {
-        if spec.name != org_name
-            && channels
-                .iter()
-                .any(|c| c.members.iter().any(|m| *m == spec.name))
-        {
+        if spec.name != org_name && channels.iter().any(|c| c.members.contains(&spec.name)) {
             related.push(&spec.name);
         }
     }

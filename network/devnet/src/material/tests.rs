@@ -200,18 +200,19 @@ fn msp_dir_layout_reads_back() {
     let pem = std::fs::read_to_string(msp_dir.join("keystore").join(&sk)).unwrap();
     assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8");
 
-    let read = read_msp_dir(&msp_dir).unwrap();
-    assert_eq!(read.signcert_pem.as_deref(), Some(issued.pem.as_str()));
-    assert_eq!(read.key.unwrap().public_key(), key.public_key());
-    assert_eq!(read.cacerts, vec![ca.cert_pem().to_string()]);
-    assert_eq!(read.tlscacerts, vec![tlsca.cert_pem().to_string()]);
-    let config = read.config.unwrap();
-    assert!(config.node_ous.enable);
+    // fabric-common's reader loads it, and its MSP classifies the identity by NodeOU.
+    let signer = fabric_common::msp::read_signing_identity(&msp_dir, "XMSP").unwrap();
+    assert_eq!(signer.identity().public_key(), key.public_key());
+    signer.check_key().unwrap();
+    let msp = fabric_common::msp::Msp::from_dir(&msp_dir, "XMSP").unwrap();
+    assert!(msp.node_ous_enabled());
+    assert_eq!(msp.root_certs().len(), 1);
+    assert_eq!(msp.tls_root_certs().len(), 1);
+    msp.validate(signer.identity()).unwrap();
     assert_eq!(
-        config.node_ous.admin.organizational_unit_identifier,
-        "admin"
+        msp.role_of(signer.identity()).unwrap(),
+        fabric_common::msp::NodeRole::Admin
     );
-    assert_eq!(config.node_ous.peer.certificate, "cacerts/ca-cert.pem");
     let yaml = std::fs::read_to_string(msp_dir.join("config.yaml")).unwrap();
     assert!(
         yaml.contains("NodeOUs:") && yaml.contains("OrdererOUIdentifier:"),
@@ -242,9 +243,18 @@ fn network_crypto_is_created_once_and_reused() {
     assert_eq!(police.node_hosts(), vec!["peer0.police.elicense.gov"]);
     let orderer = first.org("OrdererOrg").unwrap();
     assert_eq!(orderer.node_hosts(), vec!["orderer0.orderer.elicense.gov"]);
-    let org_msp = read_msp_dir(&first.layout.org_msp("PublicSecurity")).unwrap();
-    assert!(org_msp.signcert_pem.is_none());
-    assert_eq!(org_msp.cacerts.len(), 1);
+    let org_msp = fabric_common::msp::Msp::from_dir(
+        &first.layout.org_msp("PublicSecurity"),
+        "PublicSecurityMSP",
+    )
+    .unwrap();
+    assert!(org_msp.node_ous_enabled());
+    assert_eq!(org_msp.root_certs().len(), 1);
+    assert!(!first
+        .layout
+        .org_msp("PublicSecurity")
+        .join("signcerts")
+        .exists());
 
     let again = NetworkCrypto::load_or_create(dir.path(), &topology).unwrap();
     let police2 = again.org("PublicSecurity").unwrap();
