@@ -110,4 +110,28 @@ fn main() {
         let s = p256::ecdsa::Signature::from_der(black_box(pure_der.as_bytes())).unwrap();
         pure_vk.verify(black_box(&message), &s).unwrap();
     });
+
+    // Parsing a creator once per transaction is on every validation path, so show its cost too.
+    let cert_der = {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["peer0.org1.example.com".into()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "peer0.org1.example.com");
+        params.self_signed(&kp).unwrap().der().to_vec()
+    };
+    let identity = fabric_common::identity::Identity::from_certificate(
+        "Org1MSP",
+        fabric_common::identity::Certificate::from_der(&cert_der).unwrap(),
+    );
+    let serialized = identity.serialized().to_vec();
+    measure(
+        "parse   Identity::from_serialized (PEM + X.509 + key)",
+        |_| {
+            black_box(
+                fabric_common::identity::Identity::from_serialized(black_box(&serialized)).unwrap(),
+            );
+        },
+    );
 }
