@@ -2,7 +2,9 @@
 //! topology (two departments and the regulator on one channel, three Raft orderers) comes up in a
 //! temporary data dir, reports every process and channel, gets a CCaaS chaincode (the official
 //! Node `fabric-shim`, `network/fabric/testdata/kv-chaincode`) deployed, serves an invoke and
-//! queries through real peers with the `peer` CLI, and goes down leaving no process behind.
+//! queries through real peers with the `peer` CLI and through the official Node Gateway client
+//! (with the generated connection profile and MSP directory), and goes down leaving no process
+//! behind.
 //!
 //! Also checks the docker compose file generated for the default topology (no Docker needed).
 //!
@@ -135,6 +137,9 @@ fn node_ready() -> bool {
     let node = Command::new("node").arg("--version").output();
     node.is_ok_and(|o| o.status.success())
         && kv_chaincode_dir().join("node_modules/fabric-shim").is_dir()
+        && kv_chaincode_dir()
+            .join("node_modules/@hyperledger/fabric-gateway")
+            .is_dir()
 }
 
 fn pid_alive(pid: u64) -> bool {
@@ -390,6 +395,26 @@ fn reduced_network_up_deploy_invoke_query_down() {
     assert_eq!(who["mspid"], "ServiceCentreMSP");
     assert_eq!(who["id"], "holder1");
     assert_eq!(who["role"], "holder");
+
+    // ---- the official Node Gateway client with the generated profile and MSP directory
+    let gw = Command::new("node")
+        .arg(kv_chaincode_dir().join("gateway-client.js"))
+        .arg(&net.data)
+        .args(["ServiceCentre", "clerk1", CHANNEL, "licence-2", "verified"])
+        .output()
+        .expect("node gateway-client.js");
+    assert!(gw.status.success(), "gateway client failed: {}", text(&gw));
+    let gw: Value = serde_json::from_slice(&gw.stdout).expect("gateway client JSON");
+    assert_eq!(gw["submitted"], "verified", "{gw}");
+    assert_eq!(gw["status"], "VALID", "{gw}");
+    assert_eq!(gw["evaluated"], "verified", "{gw}");
+    // a chaincode error on evaluate: gRPC UNKNOWN with the chaincode's message per endorser
+    assert_eq!(gw["missingError"]["code"], 2, "{gw}");
+    assert_eq!(
+        gw["missingError"]["details"][0]["message"],
+        "chaincode response 500, no such key: licence-2-missing",
+        "{gw}"
+    );
 
     // ---- status shows the committed chaincode on every peer and the chaincode servers
     let st = net.status();
