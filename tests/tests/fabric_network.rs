@@ -6,7 +6,8 @@
 //! (with the generated connection profile and MSP directory), and goes down leaving no process
 //! behind.
 //!
-//! Also checks the docker compose file generated for the default topology (no Docker needed).
+//! Also checks the docker compose file generated for the default topology (no Docker needed) and
+//! runs the Python unit tests of network.sh's generators.
 //!
 //! Needs Fabric's binaries (`FABRIC_BIN` or `../shared/fabric`) and Node with
 //! `npm ci` run in `network/fabric/testdata/kv-chaincode`; skips without them (fails in CI).
@@ -568,4 +569,21 @@ fn docker_compose_file_matches_the_topology() {
     assert!(names.contains("peer0.police.elicense.gov"));
     assert!(names.contains("peer0.regulator.elicense.gov"));
     assert!(!names.contains("peer0.civil.elicense.gov"), "{names:?}");
+}
+
+#[test]
+fn generator_unit_tests_pass() {
+    // network.sh's Python generators (YAML editing, topology selection, port scheme, configtx,
+    // CA configs, compose, deterministic packages): standard library only, no Fabric needed
+    let dir = repo_root().join("network/fabric");
+    let out = Command::new("python3")
+        .args(["-m", "unittest", "discover", "-s", "tests", "-v"])
+        .current_dir(&dir)
+        .env("PYTHONPATH", &dir)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3");
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("OK"), "{report}");
 }

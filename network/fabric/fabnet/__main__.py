@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shlex
@@ -110,6 +111,15 @@ def run(args, repo: Path) -> int:
         print(f"error: no network in {data} (run `network.sh up` first)", file=sys.stderr)
         return 1
     net = network.load_network(args, repo, creating=(cmd == "up"))
+    if cmd in ("up", "down", "channels", "deploy", "enroll"):
+        # one changing command at a time per network
+        net.data.mkdir(parents=True, exist_ok=True)
+        lock = open(net.data / ".lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            network.log(f"waiting for another network.sh command on {net.data}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
 
     if cmd == "up":
         net.up()

@@ -49,15 +49,17 @@ def find_fabric(repo: Path) -> Fabric:
     """FABRIC_BIN, then PATH, then the bundle at ../shared/fabric relative to the repository."""
     cands: list[Path] = []
     if os.environ.get("FABRIC_BIN"):
+        # an explicit choice: no silent fallback to another Fabric
         cands.append(Path(os.environ["FABRIC_BIN"]))
-    on_path = shutil.which("peer")
-    if on_path:
-        cands.append(Path(on_path).resolve().parent)
-    install = repo.parent / "shared" / "fabric" / "install.sh"
-    if install.exists():
-        p = subprocess.run(["bash", str(install), "--bin"], capture_output=True, text=True)
-        if p.returncode == 0 and p.stdout.strip():
-            cands.append(Path(p.stdout.strip()))
+    else:
+        on_path = shutil.which("peer")
+        if on_path:
+            cands.append(Path(on_path).resolve().parent)
+        install = repo.parent / "shared" / "fabric" / "install.sh"
+        if install.exists():
+            p = subprocess.run(["bash", str(install), "--bin"], capture_output=True, text=True)
+            if p.returncode == 0 and p.stdout.strip():
+                cands.append(Path(p.stdout.strip()))
     for b in cands:
         if not all((b / x).exists() for x in ("peer", "orderer", "configtxgen", "osnadmin",
                                               "fabric-ca-server", "fabric-ca-client")):
