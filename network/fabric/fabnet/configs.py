@@ -234,6 +234,3 @@ def orderer_yaml(template: str, node: Node, topo: Topology, layout: Layout,
             f"# the values network/fabric sets for this orderer.\n"
             + yamltext.set_values(template, values))
 
-
-def channel_members_line(ch: Channel) -> str:
-    return ", ".join(o.name for o in ch.members)

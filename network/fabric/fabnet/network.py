@@ -17,7 +17,7 @@ from pathlib import Path
 from . import compose, configs, crypto, profiles, topology
 from .crypto import Layout
 from .proc import Procs, port_free, wait_port
-from .topology import Channel, Node, Org, Topology
+from .topology import Channel, Node, Topology
 
 STATE = "network.json"
 # Fabric's default log format without the terminal colours (the logs are files)
