@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import yamltext
 from .crypto import Layout
-from .topology import Channel, Node, Org, Topology
+from .topology import Node, Org, Topology
 
 CONTAINER_ROOT = "/elicense"  # where docker mode mounts the data dir in every container
 
