@@ -5,8 +5,11 @@
 //! It exists so the chaincode, SDK and CLI can be exercised without a Fabric install; it must
 //! never accept what a real Fabric peer would reject. Modules are named as Fabric names the parts.
 
-pub mod topology;
-pub mod ledger;
-pub mod orderer;
 pub mod ca;
+pub mod committer;
+pub mod configtx;
+pub mod ledger;
 pub mod material;
+pub mod msp;
+pub mod orderer;
+pub mod topology;

@@ -263,12 +263,12 @@ impl BlockUpdates {
         Self::default()
     }
 
-    /// Records a transaction of the block in the txid index, valid or not (Fabric indexes every
-    /// transaction; a txid once on the ledger is a duplicate forever). Empty txids are skipped.
+    /// Records a transaction of the block (call once per transaction, in order): its code goes
+    /// to the commit event, and its txid, valid or not, to the txid index (Fabric indexes every
+    /// transaction; a txid once on the ledger is a duplicate forever). Empty txids (unreadable
+    /// headers) are not indexed.
     pub fn record_tx(&mut self, txid: &str, tx_num: u64, code: i32) {
-        if !txid.is_empty() {
-            self.txids.push((txid.to_string(), tx_num, code));
-        }
+        self.txids.push((txid.to_string(), tx_num, code));
     }
 
     /// Adds the writes of a valid transaction: public writes and metadata writes, hashed private
@@ -559,7 +559,7 @@ impl Ledger {
             let mut blocks = wtx.open_table(BLOCKS)?;
             blocks.insert(header.number, bytes.as_slice())?;
             let mut txids = wtx.open_table(TXIDS)?;
-            for (txid, tx, code) in &updates.txids {
+            for (txid, tx, code) in updates.txids.iter().filter(|t| !t.0.is_empty()) {
                 // The first occurrence of a txid is the one Fabric's index answers with.
                 if txids.get(txid.as_str())?.is_none() {
                     let loc = codec::encode_tx_loc(header.number, *tx, *code as u8);
