@@ -1,4 +1,5 @@
-//! The gateway client against an in-process `gateway.Gateway` + `protos.Deliver` server.
+//! The gateway client against an in-process `gateway.Gateway` + `protos.Deliver` server
+//! (`support/double.rs`).
 //!
 //! The server is a test double for the *transport* only: it checks every signature against the
 //! creator in the message (as a peer's gateway does), records what the client sent, and answers
@@ -6,7 +7,8 @@
 //! gateway builds it, commit statuses, event batches, blocks). The assertions are about what the
 //! client sends and how it handles each answer and each error status.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,461 +18,14 @@ use fabric_client::gateway::{
     DeliverEvent, Endpoint, EventsOptions, FileCheckpointer, Gateway, GatewayError, GatewayOptions,
     InMemoryCheckpointer, TxValidationCode,
 };
-use fabric_client::{HashAlgorithm, Identity, PrivateKeySigner, Signer};
-use fabric_protos::common::{
-    self, ChannelHeader, Envelope, Header, HeaderType, Payload, SignatureHeader,
-};
-use fabric_protos::gateway::gateway_server::{Gateway as GatewayService, GatewayServer};
+use fabric_client::{HashAlgorithm, Identity, Signer};
+use fabric_protos::common::{ChannelHeader, Header, HeaderType, SignatureHeader};
 use fabric_protos::gateway::*;
-use fabric_protos::orderer::{seek_position, SeekInfo};
-use fabric_protos::protos::deliver_server::{Deliver, DeliverServer};
+use fabric_protos::orderer::seek_position;
 use fabric_protos::protos::{self as peer};
 use prost::Message;
 use sha2::Digest as _;
-use tokio_stream::StreamExt as _;
-use tonic::{Request, Response, Status};
-
-// ---------------------------------------------------------------------------------------------
-// The double
-
-#[derive(Default)]
-struct Behaviour {
-    endorse_error: Option<(tonic::Code, String, Vec<ErrorDetail>)>,
-    submit_error: Option<tonic::Code>,
-    commit_status_error: Option<tonic::Code>,
-    commit_code: i32,
-    evaluate_delay: Option<Duration>,
-    unavailable: bool,
-    events: Vec<ChaincodeEventsResponse>,
-}
-
-#[derive(Default)]
-struct Recorded {
-    evaluate: Vec<EvaluateRequest>,
-    endorse: Vec<EndorseRequest>,
-    submit: Vec<SubmitRequest>,
-    commit: Vec<CommitStatusRequest>,
-    events: Vec<fabric_protos::gateway::ChaincodeEventsRequest>,
-    deliver: Vec<(String, SeekInfo, ChannelHeader)>,
-    prepared: BTreeMap<String, Vec<u8>>,
-}
-
-#[derive(Clone, Default)]
-struct Double {
-    behaviour: Arc<Mutex<Behaviour>>,
-    recorded: Arc<Mutex<Recorded>>,
-}
-
-fn verify(creator: &[u8], message: &[u8], signature: &[u8]) -> Result<(), Status> {
-    let id = fabric_protos::msp::SerializedIdentity::decode(creator)
-        .map_err(|e| Status::invalid_argument(format!("creator: {e}")))?;
-    let cert = fabric_common::identity::Certificate::from_pem(&id.id_bytes)
-        .map_err(|e| Status::invalid_argument(format!("creator certificate: {e}")))?;
-    // Fabric verifies SHA-256 ECDSA with low-S; so does the double.
-    cert.public_key()
-        .verify(message, signature)
-        .map_err(|e| Status::permission_denied(format!("bad signature: {e}")))
-}
-
-fn check_proposal(
-    sp: &peer::SignedProposal,
-) -> Result<(Header, ChannelHeader, SignatureHeader), Status> {
-    let proposal = peer::Proposal::decode(sp.proposal_bytes.as_slice())
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let header = Header::decode(proposal.header.as_slice())
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let ch = ChannelHeader::decode(header.channel_header.as_slice())
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
-    let sh = SignatureHeader::decode(header.signature_header.as_slice())
-        .map_err(|e| Status::invalid_argument(e.to_string()))?;
-    verify(&sh.creator, &sp.proposal_bytes, &sp.signature)?;
-    // Fabric's rule: the transaction ID is hex(SHA-256(nonce ‖ creator)).
-    let expect = hex::encode(sha2::Sha256::digest(
-        [sh.nonce.as_slice(), sh.creator.as_slice()].concat(),
-    ));
-    if ch.tx_id != expect {
-        return Err(Status::invalid_argument(
-            "transaction ID does not match nonce and creator",
-        ));
-    }
-    Ok((header, ch, sh))
-}
-
-fn args_of(sp: &peer::SignedProposal) -> (Vec<Vec<u8>>, BTreeMap<String, Vec<u8>>, String) {
-    let proposal = peer::Proposal::decode(sp.proposal_bytes.as_slice()).unwrap();
-    let payload = peer::ChaincodeProposalPayload::decode(proposal.payload.as_slice()).unwrap();
-    let cis = peer::ChaincodeInvocationSpec::decode(payload.input.as_slice()).unwrap();
-    let spec = cis.chaincode_spec.unwrap();
-    (
-        spec.input.unwrap().args,
-        payload.transient_map,
-        spec.chaincode_id.unwrap().name,
-    )
-}
-
-/// The chaincode's "result": the function name and arguments joined with '|'.
-fn result_for(args: &[Vec<u8>]) -> Vec<u8> {
-    args.iter()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect::<Vec<_>>()
-        .join("|")
-        .into_bytes()
-}
-
-/// A prepared transaction envelope built from the proposal, as Fabric's gateway assembles it.
-fn prepared_envelope(sp: &peer::SignedProposal, header: Header, result: Vec<u8>) -> Envelope {
-    let proposal = peer::Proposal::decode(sp.proposal_bytes.as_slice()).unwrap();
-    let mut cpp = peer::ChaincodeProposalPayload::decode(proposal.payload.as_slice()).unwrap();
-    cpp.transient_map.clear(); // transient data never enters the transaction
-    let action = peer::ChaincodeAction {
-        response: Some(peer::Response {
-            status: 200,
-            message: String::new(),
-            payload: result,
-        }),
-        ..Default::default()
-    };
-    let prp = peer::ProposalResponsePayload {
-        proposal_hash: sha2::Sha256::digest(&sp.proposal_bytes).to_vec(),
-        extension: action.encode_to_vec(),
-    };
-    let cap = peer::ChaincodeActionPayload {
-        chaincode_proposal_payload: cpp.encode_to_vec(),
-        action: Some(peer::ChaincodeEndorsedAction {
-            proposal_response_payload: prp.encode_to_vec(),
-            endorsements: vec![peer::Endorsement {
-                endorser: b"peer0".to_vec(),
-                signature: b"endorsement".to_vec(),
-            }],
-        }),
-    };
-    let tx = peer::Transaction {
-        actions: vec![peer::TransactionAction {
-            header: header.signature_header.clone(),
-            payload: cap.encode_to_vec(),
-        }],
-    };
-    let payload = Payload {
-        header: Some(header),
-        data: tx.encode_to_vec(),
-    };
-    Envelope {
-        payload: payload.encode_to_vec(),
-        signature: Vec::new(),
-    }
-}
-
-fn status_with_details(code: tonic::Code, message: &str, details: &[ErrorDetail]) -> Status {
-    let rpc = fabric_protos::google::rpc::Status {
-        code: code as i32,
-        message: message.to_string(),
-        details: details
-            .iter()
-            .map(|d| prost_types::Any {
-                type_url: "type.googleapis.com/gateway.ErrorDetail".into(),
-                value: d.encode_to_vec(),
-            })
-            .collect(),
-    };
-    Status::with_details(code, message, rpc.encode_to_vec().into())
-}
-
-#[tonic::async_trait]
-impl GatewayService for Double {
-    async fn endorse(
-        &self,
-        request: Request<EndorseRequest>,
-    ) -> Result<Response<EndorseResponse>, Status> {
-        let req = request.into_inner();
-        if self.behaviour.lock().unwrap().unavailable {
-            return Err(Status::unavailable("gateway down"));
-        }
-        let sp = req
-            .proposed_transaction
-            .clone()
-            .ok_or_else(|| Status::invalid_argument("no proposal"))?;
-        let (header, ch, _) = check_proposal(&sp)?;
-        if ch.tx_id != req.transaction_id || ch.channel_id != req.channel_id {
-            return Err(Status::invalid_argument("request does not match proposal"));
-        }
-        self.recorded.lock().unwrap().endorse.push(req.clone());
-        if let Some((code, msg, details)) = self.behaviour.lock().unwrap().endorse_error.clone() {
-            return Err(status_with_details(code, &msg, &details));
-        }
-        let (args, _, _) = args_of(&sp);
-        let env = prepared_envelope(&sp, header, result_for(&args));
-        self.recorded
-            .lock()
-            .unwrap()
-            .prepared
-            .insert(req.transaction_id.clone(), env.payload.clone());
-        Ok(Response::new(EndorseResponse {
-            prepared_transaction: Some(env),
-        }))
-    }
-
-    async fn submit(
-        &self,
-        request: Request<SubmitRequest>,
-    ) -> Result<Response<SubmitResponse>, Status> {
-        let req = request.into_inner();
-        let env = req
-            .prepared_transaction
-            .clone()
-            .ok_or_else(|| Status::invalid_argument("no envelope"))?;
-        let payload = Payload::decode(env.payload.as_slice())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let sh =
-            SignatureHeader::decode(payload.header.unwrap().signature_header.as_slice()).unwrap();
-        verify(&sh.creator, &env.payload, &env.signature)?;
-        let mut rec = self.recorded.lock().unwrap();
-        if rec.prepared.get(&req.transaction_id) != Some(&env.payload) {
-            return Err(Status::invalid_argument(
-                "envelope differs from the prepared transaction",
-            ));
-        }
-        rec.submit.push(req);
-        drop(rec);
-        if let Some(code) = self.behaviour.lock().unwrap().submit_error {
-            return Err(status_with_details(
-                code,
-                "failed to submit",
-                &[ErrorDetail {
-                    address: "orderer0:7050".into(),
-                    msp_id: "OrdererMSP".into(),
-                    message: "SERVICE_UNAVAILABLE".into(),
-                }],
-            ));
-        }
-        Ok(Response::new(SubmitResponse {}))
-    }
-
-    async fn commit_status(
-        &self,
-        request: Request<SignedCommitStatusRequest>,
-    ) -> Result<Response<CommitStatusResponse>, Status> {
-        let signed = request.into_inner();
-        let req = CommitStatusRequest::decode(signed.request.as_slice())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        verify(&req.identity, &signed.request, &signed.signature)?;
-        self.recorded.lock().unwrap().commit.push(req);
-        let b = self.behaviour.lock().unwrap();
-        if let Some(code) = b.commit_status_error {
-            return Err(Status::new(code, "commit status unavailable"));
-        }
-        Ok(Response::new(CommitStatusResponse {
-            result: b.commit_code,
-            block_number: 42,
-        }))
-    }
-
-    async fn evaluate(
-        &self,
-        request: Request<EvaluateRequest>,
-    ) -> Result<Response<EvaluateResponse>, Status> {
-        let req = request.into_inner();
-        let (delay, unavailable) = {
-            let b = self.behaviour.lock().unwrap();
-            (b.evaluate_delay, b.unavailable)
-        };
-        if unavailable {
-            return Err(Status::unavailable("gateway down"));
-        }
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
-        let sp = req
-            .proposed_transaction
-            .clone()
-            .ok_or_else(|| Status::invalid_argument("no proposal"))?;
-        check_proposal(&sp)?;
-        let (args, _, _) = args_of(&sp);
-        self.recorded.lock().unwrap().evaluate.push(req);
-        Ok(Response::new(EvaluateResponse {
-            result: Some(peer::Response {
-                status: 200,
-                message: String::new(),
-                payload: result_for(&args),
-            }),
-        }))
-    }
-
-    type ChaincodeEventsStream =
-        tokio_stream::Iter<std::vec::IntoIter<Result<ChaincodeEventsResponse, Status>>>;
-
-    async fn chaincode_events(
-        &self,
-        request: Request<SignedChaincodeEventsRequest>,
-    ) -> Result<Response<Self::ChaincodeEventsStream>, Status> {
-        let signed = request.into_inner();
-        let req = fabric_protos::gateway::ChaincodeEventsRequest::decode(signed.request.as_slice())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        verify(&req.identity, &signed.request, &signed.signature)?;
-        // The gateway's own semantics: start at the block, skip up to and including the
-        // transaction to resume after.
-        let start = match req.start_position.as_ref().and_then(|p| p.r#type.as_ref()) {
-            Some(seek_position::Type::Specified(s)) => s.number,
-            _ => 0,
-        };
-        let mut out = Vec::new();
-        for resp in self
-            .behaviour
-            .lock()
-            .unwrap()
-            .events
-            .iter()
-            .filter(|r| r.block_number >= start)
-        {
-            let mut resp = resp.clone();
-            if resp.block_number == start && !req.after_transaction_id.is_empty() {
-                if let Some(i) = resp
-                    .events
-                    .iter()
-                    .position(|e| e.tx_id == req.after_transaction_id)
-                {
-                    resp.events.drain(..=i);
-                }
-            }
-            if !resp.events.is_empty() {
-                out.push(Ok(resp));
-            }
-        }
-        self.recorded.lock().unwrap().events.push(req);
-        Ok(Response::new(tokio_stream::iter(out)))
-    }
-}
-
-type DeliverStream = tokio_stream::Iter<std::vec::IntoIter<Result<peer::DeliverResponse, Status>>>;
-
-impl Double {
-    async fn deliver_common(
-        &self,
-        method: &str,
-        request: Request<tonic::Streaming<Envelope>>,
-    ) -> Result<Response<DeliverStream>, Status> {
-        let mut stream = request.into_inner();
-        let env = stream
-            .next()
-            .await
-            .ok_or_else(|| Status::invalid_argument("no envelope"))??;
-        let payload = Payload::decode(env.payload.as_slice())
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let header = payload.header.unwrap();
-        let ch = ChannelHeader::decode(header.channel_header.as_slice()).unwrap();
-        let sh = SignatureHeader::decode(header.signature_header.as_slice()).unwrap();
-        verify(&sh.creator, &env.payload, &env.signature)?;
-        if ch.r#type != HeaderType::DeliverSeekInfo as i32 {
-            return Err(Status::invalid_argument("not a DELIVER_SEEK_INFO envelope"));
-        }
-        let seek = SeekInfo::decode(payload.data.as_slice()).unwrap();
-        let start = match seek.start.as_ref().and_then(|p| p.r#type.as_ref()) {
-            Some(seek_position::Type::Specified(s)) => s.number,
-            _ => 5,
-        };
-        self.recorded
-            .lock()
-            .unwrap()
-            .deliver
-            .push((method.to_string(), seek, ch.clone()));
-        let mut out = Vec::new();
-        for n in start..start + 2 {
-            let header = Some(common::BlockHeader {
-                number: n,
-                ..Default::default()
-            });
-            let r#type = match method {
-                "full" => peer::deliver_response::Type::Block(common::Block {
-                    header,
-                    ..Default::default()
-                }),
-                "filtered" => peer::deliver_response::Type::FilteredBlock(peer::FilteredBlock {
-                    channel_id: ch.channel_id.clone(),
-                    number: n,
-                    filtered_transactions: vec![],
-                }),
-                _ => peer::deliver_response::Type::BlockAndPrivateData(peer::BlockAndPrivateData {
-                    block: Some(common::Block {
-                        header,
-                        ..Default::default()
-                    }),
-                    private_data_map: Default::default(),
-                }),
-            };
-            out.push(Ok(peer::DeliverResponse {
-                r#type: Some(r#type),
-            }));
-        }
-        // A peer ends a bounded read with a status; FORBIDDEN shows how errors surface.
-        let status = if ch.channel_id == "forbidden" {
-            common::Status::Forbidden
-        } else {
-            common::Status::Success
-        };
-        out.push(Ok(peer::DeliverResponse {
-            r#type: Some(peer::deliver_response::Type::Status(status as i32)),
-        }));
-        Ok(Response::new(tokio_stream::iter(out)))
-    }
-}
-
-#[tonic::async_trait]
-impl Deliver for Double {
-    type DeliverStream = DeliverStream;
-    type DeliverFilteredStream = DeliverStream;
-    type DeliverWithPrivateDataStream = DeliverStream;
-
-    async fn deliver(
-        &self,
-        request: Request<tonic::Streaming<Envelope>>,
-    ) -> Result<Response<DeliverStream>, Status> {
-        self.deliver_common("full", request).await
-    }
-    async fn deliver_filtered(
-        &self,
-        request: Request<tonic::Streaming<Envelope>>,
-    ) -> Result<Response<DeliverStream>, Status> {
-        self.deliver_common("filtered", request).await
-    }
-    async fn deliver_with_private_data(
-        &self,
-        request: Request<tonic::Streaming<Envelope>>,
-    ) -> Result<Response<DeliverStream>, Status> {
-        self.deliver_common("private", request).await
-    }
-}
-
-/// Stops the server when dropped.
-struct ServerGuard(tokio::task::JoinHandle<()>);
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn start(double: Double) -> (ServerGuard, SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handle = tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(GatewayServer::new(double.clone()))
-            .add_service(DeliverServer::new(double))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await
-            .unwrap();
-    });
-    (ServerGuard(handle), addr)
-}
-
-fn client_identity() -> (Identity, PrivateKeySigner) {
-    let key = PrivateKeySigner::generate();
-    let kp = rcgen::KeyPair::from_pem(&key.to_pkcs8_pem()).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "clerk1");
-    let cert = params.self_signed(&kp).unwrap().pem();
-    (Identity::new("Org1MSP", cert.into_bytes()).unwrap(), key)
-}
+use support::double::{args_of, client_identity, start, Double};
 
 fn gateway_to(
     addrs: &[SocketAddr],
@@ -485,9 +40,6 @@ fn gateway_to(
     let conn = Connection::new(endpoints, &ConnectionOptions::default()).unwrap();
     Gateway::new(conn, identity, signer, options)
 }
-
-// ---------------------------------------------------------------------------------------------
-// Tests
 
 #[tokio::test]
 async fn evaluate_sends_a_signed_proposal_in_fabric_form() {
@@ -912,27 +464,28 @@ async fn chaincode_events_resume_from_a_file_checkpoint_without_loss_or_repeat()
     }
     assert_eq!(handled, vec!["t1", "t2", "t3", "t4"]);
 
-    let rec = double.recorded.lock().unwrap();
-    let (first, second) = (&rec.events[0], &rec.events[1]);
-    assert_eq!(first.chaincode_id, "elicense");
-    assert_eq!(first.channel_id, "ch1");
-    assert!(matches!(
-        first.start_position.as_ref().unwrap().r#type,
-        Some(seek_position::Type::Specified(
-            fabric_protos::orderer::SeekSpecified { number: 10 }
-        ))
-    ));
-    assert_eq!(first.after_transaction_id, "");
-    assert!(matches!(
-        second.start_position.as_ref().unwrap().r#type,
-        Some(seek_position::Type::Specified(
-            fabric_protos::orderer::SeekSpecified { number: 10 }
-        ))
-    ));
-    assert_eq!(second.after_transaction_id, "t2");
+    {
+        let rec = double.recorded.lock().unwrap();
+        let (first, second) = (&rec.events[0], &rec.events[1]);
+        assert_eq!(first.chaincode_id, "elicense");
+        assert_eq!(first.channel_id, "ch1");
+        assert!(matches!(
+            first.start_position.as_ref().unwrap().r#type,
+            Some(seek_position::Type::Specified(
+                fabric_protos::orderer::SeekSpecified { number: 10 }
+            ))
+        ));
+        assert_eq!(first.after_transaction_id, "");
+        assert!(matches!(
+            second.start_position.as_ref().unwrap().r#type,
+            Some(seek_position::Type::Specified(
+                fabric_protos::orderer::SeekSpecified { number: 10 }
+            ))
+        ));
+        assert_eq!(second.after_transaction_id, "t2");
+    }
 
     // No options: the stream starts at the next commit.
-    drop(rec);
     let mem = InMemoryCheckpointer::new();
     network
         .chaincode_events("elicense", &EventsOptions::checkpoint(&mem))

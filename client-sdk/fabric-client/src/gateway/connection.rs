@@ -140,6 +140,8 @@ fn build_channel(
     let mut ep = Channel::from_shared(url.clone())
         .map_err(|e| GatewayError::Connection(format!("{url}: {e}")))?
         .connect_timeout(options.connect_timeout)
+        // Small request/response pairs: never let Nagle's algorithm hold a message back.
+        .tcp_nodelay(true)
         .keep_alive_timeout(options.keepalive_timeout)
         .keep_alive_while_idle(options.keepalive_while_idle);
     if let Some(interval) = options.keepalive_interval {
