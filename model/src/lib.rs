@@ -1,8 +1,9 @@
 //! The licence domain rules shared by the chaincode and the SDK: commitments, grants, codes,
 //! identifiers.
 //!
-//! This crate knows nothing about Fabric. It defines, once, every byte string that two parties
-//! must compute identically:
+//! This crate knows no Fabric protocol (its only Fabric-side dependency is `fabric-common`'s
+//! ECDSA primitives, so holder signatures obey exactly Fabric's low-S rules). It defines, once,
+//! every byte string that two parties must compute identically:
 //!
 //! - [`commitment`]: per-field salted commitments (`SHA-256(salt ‖ u32-BE len(name) ‖ name ‖ value)`);
 //! - [`licence_id`]: licence identifiers with an ISO/IEC 7064 MOD 37,36 check character;

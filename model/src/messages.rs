@@ -24,7 +24,7 @@
 
 use crate::code::Code;
 use crate::grant::GrantId;
-use crate::licence::{FieldOpening, LicenceRecord};
+use crate::licence::{FieldOpening, LicencePrivate, LicenceRecord};
 use crate::licence_id::LicenceId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,7 +34,6 @@ use std::collections::BTreeMap;
 use crate::{
     catalogue::{Catalogue, LicenceType},
     grant::{SignedGrant, SignedTrailRequest, SignedWithdrawal},
-    licence::LicencePrivate,
     lifecycle::GrantRecord,
 };
 
@@ -70,6 +69,9 @@ pub struct IssueRequest {
     /// End of validity (Unix seconds, inclusive).
     pub not_after: i64,
 }
+
+/// `Issue` transient data under [`TRANSIENT_LICENCE`]: every field's value and salt.
+pub type IssuePrivate = LicencePrivate;
 
 /// `Suspend` / `Reinstate` / `Revoke` argument.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
