@@ -6,8 +6,10 @@
 //! never accept what a real Fabric peer would reject. Modules are named as Fabric names the parts.
 
 pub mod ca;
+pub mod chaincode;
 pub mod committer;
 pub mod configtx;
+pub mod endorser;
 pub mod ledger;
 pub mod material;
 pub mod msp;

@@ -823,6 +823,35 @@ impl Snapshot {
         g.map(|g| VersionedValue::decode(g.value())).transpose()
     }
 
+    /// Private keys of a collection in `[start, end)` in key order, as this peer holds them; an
+    /// empty `end` means no upper bound (Fabric's `GetPrivateDataRangeScanIterator`).
+    pub fn private_range(
+        &self,
+        ns: &str,
+        coll: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<StateRange, LedgerError> {
+        let t = self.rtx.open_table(PVT)?;
+        let lo = codec::coll_key(ns, coll, start.as_bytes());
+        let hi = if end.is_empty() {
+            let mut k = codec::coll_key(ns, coll, b"");
+            *k.last_mut().expect("separator") = 1;
+            k
+        } else {
+            codec::coll_key(ns, coll, end.as_bytes())
+        };
+        let inner = if lo >= hi {
+            t.range::<&[u8]>(hi.as_slice()..hi.as_slice())?
+        } else {
+            t.range::<&[u8]>(lo.as_slice()..hi.as_slice())?
+        };
+        Ok(StateRange {
+            inner,
+            prefix_len: ns.len() + coll.len() + 2,
+        })
+    }
+
     /// A private key's hashed entry (value = SHA-256 of the value, plus version and metadata),
     /// held by every peer of the channel.
     pub fn get_private_hash(
