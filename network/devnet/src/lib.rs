@@ -9,6 +9,7 @@ pub mod ca;
 pub mod chaincode;
 pub mod committer;
 pub mod configtx;
+pub mod deliver;
 pub mod endorser;
 pub mod ledger;
 pub mod material;

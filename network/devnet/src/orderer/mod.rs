@@ -1,5 +1,532 @@
 //! The ordering service: a solo orderer with Fabric's block cutting, block assembly and signing,
 //! and the `AtomicBroadcast` gRPC service (mirrors Fabric's `orderer/common`: `blockcutter`,
-//! `multichannel.BlockWriter`, `broadcast`, `deliver`).
+//! `multichannel.BlockWriter`, `broadcast`, `msgprocessor`, and `common/deliver`).
+//!
+//! One [`Chain`] per channel runs on its own thread: it owns the channel's [`BlockCutter`], cuts
+//! batches by size or by the batch timeout, assembles each block (number, previous hash, data
+//! hash), fills `LAST_CONFIG` and the `SIGNATURES` metadata signed by the orderer identity, writes
+//! it durably to the orderer's block store (a [`Ledger`] per channel), then hands it, in order, to
+//! every registered [`BlockSink`] (the joined peers' channels). A sink that is behind (a restart
+//! after a crash between the orderer's write and a peer's commit) is first caught up from the
+//! block store, so every peer sees every block exactly once and in order.
 
 pub mod blockcutter;
+mod broadcast;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use fabric_common::identity::SigningIdentity;
+use fabric_protos::common::{
+    Block, BlockMetadataIndex, Envelope, LastConfig, Metadata, MetadataSignature,
+    OrdererBlockMetadata, SignatureHeader,
+};
+use prost::Message;
+
+use crate::committer::ChannelContext;
+use crate::configtx::{ChannelBundle, ConfigTxError};
+use crate::ledger::block::{block_header_bytes, new_block};
+use crate::ledger::{BlockUpdates, Ledger, LedgerError};
+use blockcutter::BlockCutter;
+pub use broadcast::{classify, AtomicBroadcastService, BroadcastError};
+
+/// Fabric's default gRPC message size limit (100 MiB), for requests and responses.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = 100 * 1024 * 1024;
+
+/// Errors of the ordering service.
+#[derive(Debug, thiserror::Error)]
+pub enum OrdererError {
+    /// The block store failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The genesis block does not hold a usable channel configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigTxError),
+    /// The data directory could not be prepared.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A genesis block names a channel that already exists with another genesis block.
+    #[error("channel {0} exists with a different genesis block")]
+    GenesisMismatch(String),
+    /// The channel does not exist on this orderer.
+    #[error("channel does not exist")]
+    NoChannel,
+    /// The chain has been halted.
+    #[error("chain is halted")]
+    Halted,
+}
+
+/// Something that commits the blocks of one channel, in order: a joined peer's channel.
+pub trait BlockSink: Send + Sync + 'static {
+    /// The sink's ledger height (the number of the next block it expects).
+    fn height(&self) -> u64;
+    /// Validates and commits the next block.
+    fn deliver_block(&self, block: Block) -> Result<(), String>;
+}
+
+impl BlockSink for crate::committer::Committer {
+    fn height(&self) -> u64 {
+        self.ledger().height()
+    }
+    fn deliver_block(&self, block: Block) -> Result<(), String> {
+        self.commit_block(block, &Default::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What the orderer node is: its identity, address and where it keeps its block stores.
+#[derive(Clone)]
+pub struct OrdererConfig {
+    /// The orderer organisation's MSP ID.
+    pub msp_id: String,
+    /// `host:port` the node is reachable at (for gateway error details).
+    pub address: String,
+    /// The orderer's signing identity (signs block metadata).
+    pub signer: SigningIdentity,
+    /// The block stores live here, one file per channel.
+    pub data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for OrdererConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrdererConfig")
+            .field("msp_id", &self.msp_id)
+            .field("address", &self.address)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+enum ChainMsg {
+    Order(Envelope),
+    AddSink(Arc<dyn BlockSink>, std_mpsc::Sender<Result<(), String>>),
+    Halt,
+}
+
+/// One channel's ordering: its configuration, block store and the thread cutting blocks.
+pub struct Chain {
+    channel_id: String,
+    ledger: Ledger,
+    bundle: ChannelBundle,
+    context: Arc<ChannelContext>,
+    tx: Mutex<Option<std_mpsc::Sender<ChainMsg>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("channel_id", &self.channel_id)
+            .field("height", &self.ledger.height())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// The channel name.
+    pub fn channel_id(&self) -> &str {
+        &self.channel_id
+    }
+    /// The orderer's block store of this channel.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+    /// The channel configuration (batch settings, MSPs, policies).
+    pub fn bundle(&self) -> &ChannelBundle {
+        &self.bundle
+    }
+    /// MSPs and policies for access checks.
+    pub fn context(&self) -> &Arc<ChannelContext> {
+        &self.context
+    }
+
+    /// Enqueues an envelope that passed Broadcast's checks (Fabric's `Order`).
+    pub fn order(&self, env: Envelope) -> Result<(), OrdererError> {
+        let tx = self.tx.lock().expect("chain sender");
+        tx.as_ref()
+            .ok_or(OrdererError::Halted)?
+            .send(ChainMsg::Order(env))
+            .map_err(|_| OrdererError::Halted)
+    }
+
+    /// Registers a sink: it is caught up from the block store, then receives every new block.
+    /// Returns once the catch-up is done.
+    pub fn add_sink(&self, sink: Arc<dyn BlockSink>) -> Result<(), OrdererError> {
+        let (ack_tx, ack_rx) = std_mpsc::channel();
+        {
+            let tx = self.tx.lock().expect("chain sender");
+            tx.as_ref()
+                .ok_or(OrdererError::Halted)?
+                .send(ChainMsg::AddSink(sink, ack_tx))
+                .map_err(|_| OrdererError::Halted)?;
+        }
+        match ack_rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(OrdererError::Ledger(LedgerError::Corrupt(e))),
+            Err(_) => Err(OrdererError::Halted),
+        }
+    }
+
+    /// Stops the chain thread after it has written what it has cut; the pending batch is cut
+    /// and written first so no accepted envelope is silently dropped.
+    pub fn halt(&self) {
+        if let Some(tx) = self.tx.lock().expect("chain sender").take() {
+            let _ = tx.send(ChainMsg::Halt);
+        }
+        if let Some(h) = self.thread.lock().expect("chain thread").take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.get_mut().expect("chain sender").take() {
+            let _ = tx.send(ChainMsg::Halt);
+        }
+    }
+}
+
+/// Assembles and writes blocks as Fabric's `BlockWriter` does.
+struct BlockWriter {
+    ledger: Ledger,
+    signer: SigningIdentity,
+    last_config: u64,
+}
+
+impl BlockWriter {
+    /// `CreateNextBlock` + `commitBlock`: header, LAST_CONFIG, SIGNATURES, durable append.
+    fn write(&self, batch: Vec<Envelope>) -> Result<Block, OrdererError> {
+        let data = batch.iter().map(|e| e.encode_to_vec()).collect();
+        let mut block = new_block(self.ledger.height(), self.ledger.last_header_hash(), data);
+        self.add_metadata(&mut block);
+        self.ledger.commit(&block, &BlockUpdates::new())?;
+        Ok(block)
+    }
+
+    fn add_metadata(&self, block: &mut Block) {
+        let header = block.header.as_ref().expect("new_block sets a header");
+        let header_bytes = block_header_bytes(header);
+        let md = &mut block
+            .metadata
+            .as_mut()
+            .expect("new_block sets metadata")
+            .metadata;
+        // Fabric still fills the deprecated LAST_CONFIG slot for older readers.
+        md[BlockMetadataIndex::LastConfig as usize] = Metadata {
+            value: LastConfig {
+                index: self.last_config,
+            }
+            .encode_to_vec(),
+            signatures: vec![],
+        }
+        .encode_to_vec();
+        let nonce = fabric_common::tx::new_nonce();
+        let shdr = SignatureHeader {
+            creator: self.signer.serialized().to_vec(),
+            nonce: nonce.to_vec(),
+        }
+        .encode_to_vec();
+        // A solo orderer has no consenter metadata: Fabric marshals an empty `Metadata`.
+        let value = OrdererBlockMetadata {
+            last_config: Some(LastConfig {
+                index: self.last_config,
+            }),
+            consenter_metadata: Metadata::default().encode_to_vec(),
+        }
+        .encode_to_vec();
+        let mut signed = Vec::with_capacity(value.len() + shdr.len() + header_bytes.len());
+        signed.extend_from_slice(&value);
+        signed.extend_from_slice(&shdr);
+        signed.extend_from_slice(&header_bytes);
+        let signature = fabric_common::crypto::Signer::sign(&self.signer, &signed)
+            .unwrap_or_else(|e| {
+                // A software key cannot fail to sign; an unsigned block is rejected by peers'
+                // block verification, which is the right outcome for a broken signer.
+                tracing::error!("orderer failed to sign block metadata: {e}");
+                Vec::new()
+            });
+        md[BlockMetadataIndex::Signatures as usize] = Metadata {
+            value,
+            signatures: vec![MetadataSignature {
+                signature_header: shdr,
+                signature,
+                identifier_header: vec![],
+            }],
+        }
+        .encode_to_vec();
+    }
+}
+
+fn deliver_to(sink: &Arc<dyn BlockSink>, ledger: &Ledger, block: &Block) -> Result<(), String> {
+    let number = block.header.as_ref().map_or(0, |h| h.number);
+    // Catch a lagging sink up from the block store first.
+    let mut next = sink.height();
+    while next < number {
+        let b = ledger
+            .block(next)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("block {next} missing from the orderer's store"))?;
+        sink.deliver_block(b)?;
+        next += 1;
+    }
+    if next == number {
+        sink.deliver_block(block.clone())?;
+    }
+    Ok(())
+}
+
+fn catch_up(sink: &Arc<dyn BlockSink>, ledger: &Ledger) -> Result<(), String> {
+    let height = ledger.height();
+    let mut next = sink.height();
+    while next < height {
+        let b = ledger
+            .block(next)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("block {next} missing from the orderer's store"))?;
+        sink.deliver_block(b)?;
+        next += 1;
+    }
+    Ok(())
+}
+
+fn run_chain(
+    channel: String,
+    rx: std_mpsc::Receiver<ChainMsg>,
+    mut cutter: BlockCutter,
+    writer: BlockWriter,
+) {
+    let mut sinks: Vec<Arc<dyn BlockSink>> = Vec::new();
+    let emit = |batch: Vec<Envelope>, sinks: &Vec<Arc<dyn BlockSink>>| {
+        if batch.is_empty() {
+            return;
+        }
+        match writer.write(batch) {
+            Ok(block) => {
+                for s in sinks {
+                    if let Err(e) = deliver_to(s, &writer.ledger, &block) {
+                        tracing::error!("[channel: {channel}] delivering block to a peer: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::error!("[channel: {channel}] writing block: {e}"),
+        }
+    };
+    loop {
+        let msg = match cutter.deadline() {
+            Some(deadline) => {
+                let now = Instant::now();
+                if deadline <= now {
+                    emit(cutter.cut(), &sinks);
+                    continue;
+                }
+                match rx.recv_timeout(deadline - now) {
+                    Ok(m) => m,
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                        emit(cutter.cut(), &sinks);
+                        continue;
+                    }
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => ChainMsg::Halt,
+                }
+            }
+            None => rx.recv().unwrap_or(ChainMsg::Halt),
+        };
+        match msg {
+            ChainMsg::Order(env) => {
+                for batch in cutter.ordered(env) {
+                    emit(batch, &sinks);
+                }
+            }
+            ChainMsg::AddSink(sink, ack) => {
+                let r = catch_up(&sink, &writer.ledger);
+                if r.is_ok() {
+                    sinks.push(sink);
+                }
+                let _ = ack.send(r);
+            }
+            ChainMsg::Halt => {
+                emit(cutter.cut(), &sinks);
+                return;
+            }
+        }
+    }
+}
+
+/// A solo ordering node serving any number of channels. Cheap to clone.
+#[derive(Clone)]
+pub struct Orderer {
+    inner: Arc<OrdererInner>,
+}
+
+struct OrdererInner {
+    config: OrdererConfig,
+    chains: RwLock<HashMap<String, Arc<Chain>>>,
+}
+
+impl std::fmt::Debug for Orderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orderer")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Orderer {
+    /// An orderer with no channel yet.
+    pub fn new(config: OrdererConfig) -> Self {
+        Orderer {
+            inner: Arc::new(OrdererInner {
+                config,
+                chains: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The orderer's MSP ID.
+    pub fn msp_id(&self) -> &str {
+        &self.inner.config.msp_id
+    }
+
+    /// The address the orderer is reachable at.
+    pub fn address(&self) -> &str {
+        &self.inner.config.address
+    }
+
+    /// Creates (or reopens) a channel from its genesis block (the channel participation API's
+    /// join): the block store is opened at `<data_dir>/<channel>.redb`, the genesis block is
+    /// written when the store is new, and the chain thread starts.
+    pub fn join_channel(&self, genesis: &Block) -> Result<Arc<Chain>, OrdererError> {
+        let bundle = ChannelBundle::from_block(genesis)?;
+        let channel = bundle.channel_id.clone();
+        if let Some(c) = self.chain(&channel) {
+            return Ok(c);
+        }
+        let dir = &self.inner.config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| OrdererError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let ledger = Ledger::open(ledger_path(dir, &channel), &channel)?;
+        if ledger.height() == 0 {
+            ledger.commit(genesis, &BlockUpdates::new())?;
+        } else {
+            let stored = ledger.block(0)?.ok_or(LedgerError::NoHeader)?;
+            if stored.header != genesis.header {
+                return Err(OrdererError::GenesisMismatch(channel));
+            }
+        }
+        let context = Arc::new(ChannelContext::new(
+            &channel,
+            bundle.msps.clone(),
+            bundle.policies.clone(),
+            &self.inner.config.msp_id,
+        ));
+        let (tx, rx) = std_mpsc::channel();
+        let writer = BlockWriter {
+            ledger: ledger.clone(),
+            signer: self.inner.config.signer.clone(),
+            // No config updates are ordered on the devnet: the genesis block is the last config.
+            last_config: 0,
+        };
+        let cutter = BlockCutter::new(bundle.batch);
+        let name = channel.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("orderer-{channel}"))
+            .spawn(move || run_chain(name, rx, cutter, writer))
+            .map_err(|source| OrdererError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let chain = Arc::new(Chain {
+            channel_id: channel.clone(),
+            ledger,
+            bundle,
+            context,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        });
+        self.inner
+            .chains
+            .write()
+            .expect("chains")
+            .insert(channel, chain.clone());
+        Ok(chain)
+    }
+
+    /// The chain of a channel, if the orderer serves it.
+    pub fn chain(&self, channel: &str) -> Option<Arc<Chain>> {
+        self.inner
+            .chains
+            .read()
+            .expect("chains")
+            .get(channel)
+            .cloned()
+    }
+
+    /// Names of the channels served.
+    pub fn channels(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .chains
+            .read()
+            .expect("chains")
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Registers a sink on a channel (see [`Chain::add_sink`]).
+    pub fn add_sink(&self, channel: &str, sink: Arc<dyn BlockSink>) -> Result<(), OrdererError> {
+        self.chain(channel)
+            .ok_or(OrdererError::NoChannel)?
+            .add_sink(sink)
+    }
+
+    /// Runs Broadcast's checks on one envelope and enqueues it (Fabric's
+    /// `broadcast.Handler.ProcessMessage`), answering as the gRPC service would.
+    pub fn broadcast(&self, env: Envelope) -> fabric_protos::orderer::BroadcastResponse {
+        broadcast::process_message(self, env)
+    }
+
+    /// The `AtomicBroadcast` gRPC service of this orderer.
+    pub fn service(
+        &self,
+    ) -> fabric_protos::orderer::atomic_broadcast_server::AtomicBroadcastServer<AtomicBroadcastService>
+    {
+        fabric_protos::orderer::atomic_broadcast_server::AtomicBroadcastServer::new(
+            AtomicBroadcastService::new(self.clone()),
+        )
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+    }
+
+    /// Stops every chain (pending batches are written first).
+    pub fn halt(&self) {
+        let chains: Vec<Arc<Chain>> = self
+            .inner
+            .chains
+            .write()
+            .expect("chains")
+            .drain()
+            .map(|(_, c)| c)
+            .collect();
+        for c in chains {
+            c.halt();
+        }
+    }
+}
+
+fn ledger_path(dir: &Path, channel: &str) -> PathBuf {
+    dir.join(format!("{channel}.redb"))
+}
