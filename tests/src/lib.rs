@@ -39,7 +39,11 @@ pub fn fabric_bin() -> Option<PathBuf> {
     if !install.exists() {
         return None;
     }
-    let out = Command::new("bash").arg(&install).arg("--bin").output().ok()?;
+    let out = Command::new("bash")
+        .arg(&install)
+        .arg("--bin")
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }

@@ -178,7 +178,7 @@ impl MockLedger {
             timestamp: None,
             nonce: Vec::new(),
             signed_proposal: None,
-            decorations: HashMap::new(),
+            decorations: BTreeMap::new(),
         }
     }
 
@@ -269,7 +269,7 @@ pub struct MockStubBuilder {
     timestamp: Option<Timestamp>,
     nonce: Vec<u8>,
     signed_proposal: Option<SignedProposal>,
-    decorations: HashMap<String, Vec<u8>>,
+    decorations: BTreeMap<String, Vec<u8>>,
 }
 
 impl MockStubBuilder {
@@ -388,7 +388,7 @@ struct MockTxContext {
     timestamp: Timestamp,
     binding: Vec<u8>,
     signed_proposal: Option<SignedProposal>,
-    decorations: HashMap<String, Vec<u8>>,
+    decorations: BTreeMap<String, Vec<u8>>,
 }
 
 /// A pending private write: the value (`None` deletes) and whether it purges.
@@ -728,7 +728,7 @@ impl ChaincodeStub for MockStub {
         Ok(self.ctx.timestamp)
     }
 
-    fn decorations(&self) -> &HashMap<String, Vec<u8>> {
+    fn decorations(&self) -> &BTreeMap<String, Vec<u8>> {
         &self.ctx.decorations
     }
 

@@ -113,7 +113,7 @@ pub trait ChaincodeStub: Clone + Send + Sync + 'static {
     fn tx_timestamp(&self) -> Result<Timestamp>;
 
     /// Decorations the peer passed with the input (`GetDecorations`).
-    fn decorations(&self) -> &std::collections::HashMap<String, Vec<u8>>;
+    fn decorations(&self) -> &std::collections::BTreeMap<String, Vec<u8>>;
 
     /// Sets the transaction's event; a later call replaces an earlier one (`SetEvent`).
     fn set_event(&self, name: &str, payload: impl Into<Vec<u8>>) -> Result<()>;

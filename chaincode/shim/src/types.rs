@@ -2,7 +2,7 @@
 //! (`queryresult.KV`, `queryresult.KeyModification`, `peer.Response`, …) but owned by this crate
 //! so contract code does not depend on the wire schema.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// Protobuf `google.protobuf.Timestamp`, the type of every Fabric timestamp.
 pub use prost_types::Timestamp;
@@ -19,7 +19,7 @@ pub const ERROR: i32 = 500;
 pub const VALIDATION_PARAMETER: &str = "VALIDATION_PARAMETER";
 
 /// Transient data of a proposal: name → bytes, never written to a block.
-pub type TransientMap = HashMap<String, Vec<u8>>;
+pub type TransientMap = BTreeMap<String, Vec<u8>>;
 
 /// One key and value returned by a range, partial composite key or rich query
 /// (`queryresult.KV`).
