@@ -11,6 +11,7 @@ use crate::output::Format;
 
 /// Options every command accepts.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Connection profile (Fabric common connection profile, JSON or YAML).
     #[arg(long, global = true, env = "ELICENSE_PROFILE", value_name = "FILE")]
@@ -26,6 +27,9 @@ pub struct GlobalArgs {
     /// Wallet directory holding identities by label.
     #[arg(long, global = true, env = "ELICENSE_WALLET", value_name = "DIR")]
     pub wallet: Option<PathBuf>,
+    /// MSP ID of an MSP-directory identity (default: the profile's client organisation's).
+    #[arg(long, global = true, env = "ELICENSE_MSP_ID", value_name = "MSPID")]
+    pub msp_id: Option<String>,
     /// Channel name.
     #[arg(long, global = true, env = "ELICENSE_CHANNEL")]
     pub channel: Option<String>,
@@ -62,6 +66,8 @@ pub struct FileConfig {
     pub identity: Option<String>,
     /// Wallet directory.
     pub wallet: Option<PathBuf>,
+    /// MSP ID of an MSP-directory identity.
+    pub msp_id: Option<String>,
     /// Channel name.
     pub channel: Option<String>,
     /// Chaincode name.
@@ -79,6 +85,8 @@ pub struct Settings {
     pub identity: Option<String>,
     /// Wallet directory, if any.
     pub wallet: Option<PathBuf>,
+    /// MSP ID for an MSP-directory identity, if given.
+    pub msp_id: Option<String>,
     /// Channel name, if any.
     pub channel: Option<String>,
     /// Chaincode name (default `elicense`).
@@ -109,6 +117,7 @@ impl Settings {
             profile: args.profile.clone().or(file.profile),
             identity: args.identity.clone().or(file.identity),
             wallet: args.wallet.clone().or(file.wallet),
+            msp_id: args.msp_id.clone().or(file.msp_id),
             channel: args.channel.clone().or(file.channel),
             chaincode: args
                 .chaincode
@@ -120,11 +129,24 @@ impl Settings {
     }
 }
 
+/// Reads a config file; relative paths in it are taken relative to the file's directory, so a
+/// config file can sit next to the profile and identities it names.
 fn load(path: &Path) -> Result<FileConfig, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::usage(format!("reading config file {}: {e}", path.display())))?;
-    toml::from_str(&text)
-        .map_err(|e| CliError::usage(format!("config file {}: {e}", path.display())))
+    let mut cfg: FileConfig = toml::from_str(&text)
+        .map_err(|e| CliError::usage(format!("config file {}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    let rebase = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+    cfg.profile = cfg.profile.map(rebase);
+    cfg.wallet = cfg.wallet.map(rebase);
+    if let Some(id) = &cfg.identity {
+        let candidate = base.join(id);
+        if Path::new(id).is_relative() && candidate.is_dir() {
+            cfg.identity = Some(candidate.display().to_string());
+        }
+    }
+    Ok(cfg)
 }
 
 #[cfg(test)]

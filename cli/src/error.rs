@@ -75,3 +75,124 @@ impl<T, E: std::fmt::Display> Context<T> for Result<T, E> {
         self.map_err(|e| CliError::new(class, format!("{doing}: {e}")))
     }
 }
+
+impl From<fabric_client::IdentityError> for CliError {
+    fn from(e: fabric_client::IdentityError) -> Self {
+        use fabric_client::IdentityError as E;
+        let class = match &e {
+            E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Class::NotFound
+            }
+            _ => Class::Usage,
+        };
+        CliError::new(class, format!("identity: {e}")).hint(
+            "--identity takes an MSP directory (signcerts/, keystore/) or a label in --wallet",
+        )
+    }
+}
+
+impl From<fabric_client::ca::CaError> for CliError {
+    fn from(e: fabric_client::ca::CaError) -> Self {
+        use fabric_client::ca::CaError as E;
+        let (class, hint) = match &e {
+            E::Authentication { .. } => (
+                Class::Denied,
+                "the CA did not accept these credentials: check the enrollment ID and secret, or that the identity is not revoked",
+            ),
+            E::Authorization { .. } => (
+                Class::Denied,
+                "the calling identity lacks the CA attribute this needs (hf.Registrar.Roles to register, hf.Revoker to revoke)",
+            ),
+            E::Server { status, errors } => {
+                let text = errors
+                    .iter()
+                    .map(|m| m.message.to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if text.contains("already registered") || text.contains("already revoked") {
+                    (Class::Conflict, "the CA already holds this; nothing was changed")
+                } else if *status == 404 || text.contains("not found") || text.contains("does not exist") {
+                    (Class::NotFound, "check the enrollment ID or certificate named")
+                } else if *status == 401 || *status == 403 {
+                    (Class::Denied, "the CA refused the caller")
+                } else if (400..500).contains(status) {
+                    (Class::Usage, "the CA rejected the request as malformed")
+                } else {
+                    (Class::Internal, "see the CA server's log")
+                }
+            }
+            E::Transport(_) => (
+                Class::Network,
+                "check the CA URL (--ca-url or the connection profile) and that the CA is running",
+            ),
+            E::InvalidResponse(_) => (Class::Network, "the endpoint is not a Fabric CA"),
+            E::InvalidRequest(_) => (Class::Usage, "check the command's arguments"),
+            E::Identity(_) => (Class::Usage, "check the identity's MSP directory"),
+            _ => (Class::Internal, "unexpected CA client failure"),
+        };
+        CliError::new(class, e.to_string()).hint(hint)
+    }
+}
+
+impl From<fabric_client::GatewayError> for CliError {
+    fn from(e: fabric_client::GatewayError) -> Self {
+        use fabric_client::gateway::GatewayError as E;
+        let class = match &e {
+            E::Commit(c) => {
+                if c.code == fabric_protos::protos::TxValidationCode::MvccReadConflict
+                    || c.code == fabric_protos::protos::TxValidationCode::PhantomReadConflict
+                {
+                    Class::Conflict
+                } else {
+                    Class::RuleFailed
+                }
+            }
+            E::Deliver { status } => match *status {
+                404 => Class::NotFound,
+                403 => Class::Denied,
+                400 => Class::Usage,
+                _ => Class::Network,
+            },
+            E::Connection(_) | E::InvalidArgument(_) => Class::Usage,
+            E::InvalidResponse(_) => Class::Network,
+            E::Checkpoint(_) => Class::Usage,
+            E::Sign(_) | E::Unsigned(_) => Class::Internal,
+            other => match other.grpc_status().map(|s| s.code) {
+                Some(tonic_code) => grpc_class(tonic_code),
+                None => Class::Internal,
+            },
+        };
+        let mut err = CliError::new(class, e.to_string());
+        if let Some(detail) = e.details().first() {
+            err.message = format!(
+                "{}: {} ({} at {})",
+                err.message, detail.message, detail.msp_id, detail.address
+            );
+        }
+        let hint = match class {
+            Class::Network => Some("check the peer endpoints of the connection profile (--profile) and that the network is running"),
+            Class::Denied => Some("the identity (--identity) is not allowed to do this on this channel"),
+            Class::Conflict => Some("another transaction changed the same state first; run the command again"),
+            Class::NotFound => Some("check the channel (--channel), chaincode (--chaincode) and the number or ID named"),
+            _ => None,
+        };
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
+/// The class of a gRPC status code returned by a peer or orderer.
+pub fn grpc_class(code: tonic::Code) -> Class {
+    use tonic::Code;
+    match code {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Class::Network,
+        Code::PermissionDenied | Code::Unauthenticated => Class::Denied,
+        Code::NotFound => Class::NotFound,
+        Code::AlreadyExists => Class::Conflict,
+        Code::InvalidArgument | Code::OutOfRange => Class::Usage,
+        Code::FailedPrecondition | Code::Aborted => Class::RuleFailed,
+        _ => Class::Internal,
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod connect;
 pub mod error;
 pub mod exit;
 pub mod output;
@@ -32,8 +33,36 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run the licence chaincode as a CCaaS server, or write its install package.
+    #[command(subcommand)]
+    Chaincode(commands::chaincode::Command),
+    /// Fabric CA operations: enroll, register, reenroll, revoke.
+    #[command(subcommand)]
+    Ca(commands::ca::Command),
+    /// Print one block of the channel, decoded.
+    Block(commands::block::Args),
+    /// Stream the chaincode's events, optionally resuming from a checkpoint file.
+    Events(commands::events::Args),
     /// Print a shell completion script.
     Completions(commands::completions::Args),
+}
+
+/// What every command runs with.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The resolved settings.
+    pub settings: Settings,
+    /// `-q`: print nothing but results and errors.
+    pub quiet: bool,
+    /// `-v` count.
+    pub verbose: u8,
+}
+
+impl Ctx {
+    /// The output format.
+    pub fn format(&self) -> Format {
+        self.settings.output
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -45,12 +74,39 @@ pub fn main_exit() -> ExitCode {
         Ok(s) => s,
         Err(e) => return report(&e, cli.global.output.unwrap_or(Format::Table)),
     };
-    let result = match &cli.command {
-        Command::Completions(args) => commands::completions::run(args),
+    let ctx = Ctx {
+        settings,
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
     };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(
+                &CliError::new(exit::Class::Internal, format!("starting the runtime: {e}")),
+                ctx.format(),
+            )
+        }
+    };
+    let result = runtime.block_on(run(&ctx, cli.command));
+    // Background tasks (lazy connections, streams) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => report(&e, settings.output),
+        Err(e) => report(&e, ctx.format()),
+    }
+}
+
+async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Chaincode(c) => commands::chaincode::run(ctx, c).await,
+        Command::Ca(c) => commands::ca::run(ctx, c).await,
+        Command::Block(a) => commands::block::run(ctx, a).await,
+        Command::Events(a) => commands::events::run(ctx, a).await,
+        Command::Completions(args) => commands::completions::run(&args),
     }
 }
 

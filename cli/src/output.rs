@@ -21,8 +21,25 @@ pub enum Format {
 
 /// Prints `value` to standard output in `format`.
 pub fn print<T: Serialize>(format: Format, value: &T) -> Result<(), CliError> {
-    let value = serde_json::to_value(value).or_fail(Class::Internal, "encoding output")?;
-    let text = render(format, &value, std::io::stdout().is_terminal())?;
+    let pretty = std::io::stdout().is_terminal();
+    // JSON and YAML keep the fields in the order the command declares them.
+    let text = match format {
+        Format::Json => {
+            let mut t = if pretty {
+                serde_json::to_string_pretty(value)
+            } else {
+                serde_json::to_string(value)
+            }
+            .or_fail(Class::Internal, "encoding JSON")?;
+            t.push('\n');
+            t
+        }
+        Format::Yaml => serde_yaml::to_string(value).or_fail(Class::Internal, "encoding YAML")?,
+        Format::Table => {
+            let value = serde_json::to_value(value).or_fail(Class::Internal, "encoding output")?;
+            render(format, &value, pretty)?
+        }
+    };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
