@@ -1,4 +1,6 @@
-//! `elicense chaincode package`: the licence chaincode's CCaaS install package, as
+//! `elicense chaincode serve|package`: the licence chaincode as a chaincode-as-a-service server
+//! (configured as Fabric's CCaaS samples are: flags or `CHAINCODE_SERVER_ADDRESS`,
+//! `CHAINCODE_ID`, `CHAINCODE_TLS_*`), and its CCaaS install package, as
 //! `peer lifecycle chaincode install` takes it, with Fabric's package ID.
 
 use std::path::PathBuf;
@@ -13,8 +15,21 @@ use crate::Ctx;
 /// `chaincode` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Serve the licence chaincode for peers to dial (CCaaS), until interrupted.
+    Serve(ServeArgs),
     /// Write the CCaaS install package (connection.json + metadata.json) and print its package ID.
     Package(PackageArgs),
+}
+
+/// Arguments of `chaincode serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Listen address, package ID and TLS files.
+    #[command(flatten)]
+    pub server: fabric_chaincode::server::ServerArgs,
+    /// MSP ID of the regulator (catalogue admins, auditors); the same for every organisation.
+    #[arg(long, env = "ELICENSE_REGULATOR_MSP", default_value = "RegulatorMSP")]
+    pub regulator_msp: String,
 }
 
 /// Arguments of `chaincode package`.
@@ -70,6 +85,7 @@ fn read_pem(path: &Option<PathBuf>) -> Result<String, CliError> {
 /// Runs a `chaincode` subcommand.
 pub async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
     match command {
+        Command::Serve(a) => serve(ctx, a).await,
         Command::Package(a) => {
             let connection = Connection {
                 address: a.address.clone(),
@@ -102,4 +118,51 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
             )
         }
     }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+async fn serve(ctx: &Ctx, a: ServeArgs) -> Result<(), CliError> {
+    use fabric_chaincode::server::{ChaincodeServer, ServerConfig};
+    let config = ServerConfig::from_env(a.server).map_err(|e| {
+        CliError::usage(format!("chaincode server: {e}")).hint(
+            "give --address HOST:PORT and --chaincode-id LABEL:HASH (or CHAINCODE_SERVER_ADDRESS and CHAINCODE_ID)",
+        )
+    })?;
+    if !ctx.quiet {
+        eprintln!(
+            "serving the licence chaincode {} on {}{} (Ctrl-C stops)",
+            config.chaincode_id,
+            config.address,
+            if config.tls.is_some() {
+                " with TLS"
+            } else {
+                ""
+            }
+        );
+    }
+    let settings = elicense_chaincode::Settings {
+        regulator_msp: a.regulator_msp,
+    };
+    ChaincodeServer::new(config, elicense_chaincode::router(settings))
+        .serve_with_shutdown(stop_signal())
+        .await
+        .map_err(|e| {
+            CliError::usage(format!("chaincode server: {e}"))
+                .hint("check the listen address is free and the TLS files are readable PEM")
+        })
 }
