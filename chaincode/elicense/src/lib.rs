@@ -15,10 +15,13 @@
 //! - licence records and grants carry key-level endorsement policies naming the issuer's peers;
 //! - one chaincode event per state change, carrying identifiers only.
 //!
-//! [`package`] builds the CCaaS package that `peer lifecycle chaincode install` takes.
+//! [`package`] builds the CCaaS package that `peer lifecycle chaincode install` takes;
+//! [`host::HostedChaincode`] serves the chaincode inside another process (on 127.0.0.1, a given
+//! or free port, a given package ID) for embedded networks and tests.
 
 pub mod access;
 pub mod error;
+pub mod host;
 pub mod keys;
 pub mod package;
 pub mod policy;
