@@ -11,13 +11,16 @@ use std::time::Duration;
 use elicense_model::{
     AuditUsageRequest, Catalogue, CodeSalt, FieldOpening, GrantId, GrantQuery, GrantRecord,
     HistoryEntry, HolderUsageRequest, IssuePrivate, IssueRequest, LicenceId, LicencePrivate,
-    LicenceQuery, LicenceRecord, LicenceType, Presentation, RetrieveResult, Salt,
-    SignedGrant, SignedTrailRequest, SignedWithdrawal, StatusRequest, TypeQuery, UsagePage,
-    VerifyOutcome, VerifyRequest, VerifyResult, SALT_LEN, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
+    LicenceQuery, LicenceRecord, LicenceType, Presentation, RetrieveResult, Salt, SignedGrant,
+    SignedTrailRequest, SignedWithdrawal, StatusRequest, TypeQuery, UsagePage, VerifyOutcome,
+    VerifyRequest, VerifyResult, SALT_LEN, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
     TRANSIENT_PRESENTATION,
 };
-use fabric_client::gateway::CommitError;
-use fabric_client::{Contract, GatewayError};
+use fabric_client::gateway::{
+    CommitError, Connection, ConnectionOptions, Endpoint, GatewayOptions,
+};
+use fabric_client::profile::ConnectionProfile;
+use fabric_client::{Contract, Gateway, GatewayError, SigningIdentity};
 use rand::RngCore as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -153,7 +156,8 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn parse<R: DeserializeOwned>(function: &str, bytes: &[u8]) -> Result<R, LicenceError> {
-    serde_json::from_slice(bytes).map_err(|e| LicenceError::InvalidResponse(format!("{function}: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| LicenceError::InvalidResponse(format!("{function}: {e}")))
 }
 
 impl LicenceClient {
@@ -164,6 +168,36 @@ impl LicenceClient {
             contract,
             extra_endorsers: Arc::from(Vec::new()),
         }
+    }
+
+    /// Connects as `signing` to the peers of its organisation listed in a common connection
+    /// profile (in the profile's order, for fail-over) and opens the licence contract
+    /// ([`CHAINCODE_NAME`]) on `channel`.
+    pub fn connect(
+        profile: &ConnectionProfile,
+        signing: &SigningIdentity,
+        channel: &str,
+    ) -> Result<Self, LicenceError> {
+        let msp_id = signing.identity().msp_id();
+        let organization = profile
+            .organizations
+            .iter()
+            .find(|(_, org)| org.mspid == msp_id)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| {
+                LicenceError::Setup(format!(
+                    "the profile has no organisation with MSP ID {msp_id}"
+                ))
+            })?;
+        let endpoints: Vec<Endpoint> = profile
+            .organization_peers(&organization)
+            .map_err(|e| LicenceError::Setup(e.to_string()))?
+            .into_iter()
+            .map(Endpoint::from)
+            .collect();
+        let connection = Connection::new(endpoints, &ConnectionOptions::default())?;
+        let gateway = Gateway::for_signing_identity(connection, signing, GatewayOptions::default());
+        Ok(Self::new(gateway.network(channel).contract(CHAINCODE_NAME)))
     }
 
     /// Adds organisations to every verify's endorsers, when the chaincode's endorsement policy
@@ -247,7 +281,8 @@ impl LicenceClient {
     /// One licence type.
     pub async fn licence_type(&self, code: &str) -> Result<LicenceType, LicenceError> {
         let q = TypeQuery { code: code.into() };
-        self.evaluate("GetLicenceType", Some(to_json(&q)), &[]).await
+        self.evaluate("GetLicenceType", Some(to_json(&q)), &[])
+            .await
     }
 
     /// Adds or replaces a licence type (regulator admins only).
@@ -294,7 +329,9 @@ impl LicenceClient {
             .await?;
         let credential = Credential::new(self.channel(), &committed.value, private.clone())
             .map_err(|e| {
-                LicenceError::InvalidResponse(format!("issued record disagrees with the openings: {e}"))
+                LicenceError::InvalidResponse(format!(
+                    "issued record disagrees with the openings: {e}"
+                ))
             })?;
         Ok(Issued {
             record: committed.value,
@@ -307,7 +344,11 @@ impl LicenceClient {
     /// Issues many licences with up to `options.concurrency` transactions in flight, retrying
     /// each on MVCC or phantom read conflicts with exponential back-off; one result per input,
     /// in input order.
-    pub async fn issue_bulk(&self, licences: Vec<NewLicence>, options: &BulkOptions) -> Vec<BulkItem> {
+    pub async fn issue_bulk(
+        &self,
+        licences: Vec<NewLicence>,
+        options: &BulkOptions,
+    ) -> Vec<BulkItem> {
         let semaphore = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, licence) in licences.into_iter().enumerate() {
@@ -359,7 +400,8 @@ impl LicenceClient {
             }
             // Full jitter in [backoff/2, backoff] keeps conflicting writers from re-colliding.
             let half = backoff / 2;
-            let jitter = half.mul_f64(f64::from(rand::rngs::OsRng.next_u32()) / f64::from(u32::MAX));
+            let jitter =
+                half.mul_f64(f64::from(rand::rngs::OsRng.next_u32()) / f64::from(u32::MAX));
             tokio::time::sleep(half + jitter).await;
             backoff = (backoff * 2).min(options.max_backoff);
         }
@@ -411,7 +453,10 @@ impl LicenceClient {
 
     /// Relays a holder's grant to the ledger, with its code salt as transient data. Submit it
     /// from the holder's side: whoever submits it sees the code salt.
-    pub async fn authorize(&self, grant: &HolderGrant) -> Result<Committed<GrantRecord>, LicenceError> {
+    pub async fn authorize(
+        &self,
+        grant: &HolderGrant,
+    ) -> Result<Committed<GrantRecord>, LicenceError> {
         self.authorize_signed(&grant.signed, &grant.code_salt).await
     }
 
@@ -468,7 +513,12 @@ impl LicenceClient {
             matter: matter.into(),
         };
         let mut endorsers = vec![issuer_msp.to_owned()];
-        endorsers.extend(self.extra_endorsers.iter().filter(|m| *m != issuer_msp).cloned());
+        endorsers.extend(
+            self.extra_endorsers
+                .iter()
+                .filter(|m| *m != issuer_msp)
+                .cloned(),
+        );
         let committed: Committed<VerifyResult> = self
             .submit(
                 "Verify",
@@ -568,7 +618,10 @@ impl LicenceClient {
     }
 
     /// A page of all usage, or of one licence's (regulator auditors only).
-    pub async fn audit_usage(&self, request: &AuditUsageRequest) -> Result<UsagePage, LicenceError> {
+    pub async fn audit_usage(
+        &self,
+        request: &AuditUsageRequest,
+    ) -> Result<UsagePage, LicenceError> {
         self.evaluate("AuditUsage", Some(to_json(request)), &[])
             .await
     }

@@ -165,6 +165,9 @@ pub enum LicenceError {
     /// The contract's answer could not be read.
     #[error("unreadable contract response: {0}")]
     InvalidResponse(String),
+    /// The client could not be set up (profile, identity, endpoints).
+    #[error("setup: {0}")]
+    Setup(String),
 }
 
 impl LicenceError {
@@ -179,6 +182,7 @@ impl LicenceError {
             LicenceError::Gateway(_) => Failure::Network,
             LicenceError::Holder(_) => Failure::InvalidInput,
             LicenceError::InvalidResponse(_) => Failure::InvalidResponse,
+            LicenceError::Setup(_) => Failure::InvalidInput,
         }
     }
 

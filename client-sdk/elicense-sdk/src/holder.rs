@@ -12,8 +12,8 @@ use elicense_model::grant::{GrantError, DEFAULT_USES};
 use elicense_model::signature::SignatureError;
 use elicense_model::{
     Code, CodeCheck, CodeSalt, FieldOpening, Grant, GrantDraft, GrantId, HolderKey, HolderSecret,
-    LicenceId, LicencePrivate, LicenceRecord, Nonce, Presentation, SignedGrant,
-    SignedTrailRequest, SignedWithdrawal, TrailRequest, Withdrawal,
+    LicenceId, LicencePrivate, LicenceRecord, Nonce, Presentation, SignedGrant, SignedTrailRequest,
+    SignedWithdrawal, TrailRequest, Withdrawal,
 };
 use fabric_common::crypto::{CryptoError, Signer, SigningKey};
 use rand::RngCore as _;
@@ -464,7 +464,11 @@ impl GrantBuilder {
 
     /// Derives the code from `secret`, attaches the code check and signs with the holder's key
     /// (any [`Signer`]: a software key, an HSM, a remote signer).
-    pub fn sign(self, secret: &HolderSecret, holder: &dyn Signer) -> Result<HolderGrant, HolderError> {
+    pub fn sign(
+        self,
+        secret: &HolderSecret,
+        holder: &dyn Signer,
+    ) -> Result<HolderGrant, HolderError> {
         let sealed = self.draft()?.seal(secret)?;
         let signed = SignedGrant::sign(sealed.grant, holder)?;
         Ok(HolderGrant {

@@ -83,7 +83,11 @@ impl Net {
         Credential::new(CHANNEL, &record, private).unwrap()
     }
 
-    fn verify(&self, grant: &elicense_model::GrantId, p: &Presentation) -> Result<VerifyResult, ContractError> {
+    fn verify(
+        &self,
+        grant: &elicense_model::GrantId,
+        p: &Presentation,
+    ) -> Result<VerifyResult, ContractError> {
         let req = VerifyRequest {
             grant_id: grant.clone(),
             matter: "SC-0001".into(),
@@ -119,7 +123,10 @@ fn a_grant_built_by_the_sdk_is_accepted_and_its_code_verifies() {
         .sign(&secret, &holder)
         .unwrap();
     // The holder re-derives the same code from the secret and the grant alone.
-    assert_eq!(code_for(&secret, grant.grant()).as_str(), grant.code.as_str());
+    assert_eq!(
+        code_for(&secret, grant.grant()).as_str(),
+        grant.code.as_str()
+    );
     assert!(code_matches(&secret, grant.grant(), &grant.code));
 
     let stored: GrantRecord = net
@@ -152,7 +159,10 @@ fn a_grant_built_by_the_sdk_is_accepted_and_its_code_verifies() {
     assert_eq!(not_presented, ["address"]);
     assert_eq!(uses_left, 0);
     // Single use: the same presentation is now refused.
-    assert_eq!(net.verify(&grant.id(), &p).unwrap_err().code, ErrorCode::GrantSpent);
+    assert_eq!(
+        net.verify(&grant.id(), &p).unwrap_err().code,
+        ErrorCode::GrantSpent
+    );
 }
 
 #[test]
@@ -236,9 +246,14 @@ fn wrong_values_and_ungranted_fields_are_caught() {
     // A wrong code is counted, not refused.
     let n: u32 = grant.code.as_str().parse().unwrap();
     let wrong = elicense_model::Code::parse(&format!("{:08}", (n + 1) % 100_000_000)).unwrap();
-    let p = credential.present(grant.grant(), &wrong, &["name"]).unwrap();
+    let p = credential
+        .present(grant.grant(), &wrong, &["name"])
+        .unwrap();
     let r = net.verify(&grant.id(), &p).unwrap();
-    assert!(matches!(r.outcome, VerifyOutcome::WrongCode { attempts_left: 4 }));
+    assert!(matches!(
+        r.outcome,
+        VerifyOutcome::WrongCode { attempts_left: 4 }
+    ));
 }
 
 #[test]
@@ -259,7 +274,9 @@ fn withdrawals_and_trail_requests_signed_by_the_sdk_are_accepted() {
         &[(TRANSIENT_CODE_SALT, grant.code_salt.as_bytes().to_vec())],
     )
     .unwrap();
-    let p = credential.present(grant.grant(), &grant.code, &["name"]).unwrap();
+    let p = credential
+        .present(grant.grant(), &grant.code, &["name"])
+        .unwrap();
 
     // Someone else's withdrawal is refused; the holder's is accepted and the grant dies.
     let forged = holder::withdrawal(CHANNEL, grant.id(), &HolderKeyPair::generate()).unwrap();
@@ -270,7 +287,10 @@ fn withdrawals_and_trail_requests_signed_by_the_sdk_are_accepted() {
     let w = holder::withdrawal(CHANNEL, grant.id(), &holder).unwrap();
     let rec: GrantRecord = net.call("service-holder", "Withdraw", &w, &[]).unwrap();
     assert_eq!(rec.status, GrantStatus::Withdrawn);
-    assert_eq!(net.verify(&grant.id(), &p).unwrap_err().code, ErrorCode::GrantWithdrawn);
+    assert_eq!(
+        net.verify(&grant.id(), &p).unwrap_err().code,
+        ErrorCode::GrantWithdrawn
+    );
 
     // The holder's trail request reads its own usage; a stranger's is refused.
     let req = HolderUsageRequest {
@@ -278,11 +298,17 @@ fn withdrawals_and_trail_requests_signed_by_the_sdk_are_accepted() {
         page_size: None,
         bookmark: String::new(),
     };
-    let page: UsagePage = net.call("service-holder", "HolderUsage", &req, &[]).unwrap();
+    let page: UsagePage = net
+        .call("service-holder", "HolderUsage", &req, &[])
+        .unwrap();
     assert!(page.records.is_empty());
     let stranger = HolderUsageRequest {
-        signed: holder::trail_request(CHANNEL, credential.licence_id.clone(), &HolderKeyPair::generate())
-            .unwrap(),
+        signed: holder::trail_request(
+            CHANNEL,
+            credential.licence_id.clone(),
+            &HolderKeyPair::generate(),
+        )
+        .unwrap(),
         ..req
     };
     let err = net

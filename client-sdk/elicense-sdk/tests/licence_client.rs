@@ -109,7 +109,14 @@ async fn the_whole_licence_flow_with_typed_results() {
     assert!(!public.contains(issued.credential.value("name").unwrap()));
 
     // Grant, authorise, verify with two presented fields, retrieve the third.
-    let g = authorized(&net, &h, &issued.credential, &["name", "id_number", "address"], 1).await;
+    let g = authorized(
+        &net,
+        &h,
+        &issued.credential,
+        &["name", "id_number", "address"],
+        1,
+    )
+    .await;
     let p = issued
         .credential
         .present(g.grant(), &g.code, &["name", "id_number"])
@@ -120,12 +127,21 @@ async fn the_whole_licence_flow_with_typed_results() {
     assert_eq!(v.uses_left, 0);
     assert_eq!(v.licence_id, issued.record.id);
     // The verify went to the issuer's peers, which hold the code salt.
-    assert_eq!(routed_to(&net, "Verify"), [vec!["PublicSecurityMSP".to_owned()]]);
+    assert_eq!(
+        routed_to(&net, "Verify"),
+        [vec!["PublicSecurityMSP".to_owned()]]
+    );
 
     let r = clerk.retrieve(&g.id()).await.unwrap();
     assert_eq!(r.fields.len(), 3);
-    assert_eq!(r.fields["address"], issued.credential.value("address").unwrap());
-    assert_eq!(routed_to(&net, "Retrieve"), [vec!["PublicSecurityMSP".to_owned()]]);
+    assert_eq!(
+        r.fields["address"],
+        issued.credential.value("address").unwrap()
+    );
+    assert_eq!(
+        routed_to(&net, "Retrieve"),
+        [vec!["PublicSecurityMSP".to_owned()]]
+    );
 
     // Spent: the same grant is refused with a typed failure.
     let again = clerk.verify(&g.id(), "SC-0001", &p).await.unwrap_err();
@@ -137,7 +153,11 @@ async fn the_whole_licence_flow_with_typed_results() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].tx_id, issued.transaction_id);
     let trail = holder::trail_request(CHANNEL, issued.record.id.clone(), &h.key).unwrap();
-    let page = net.client(RELAY).holder_usage(&trail, None, "").await.unwrap();
+    let page = net
+        .client(RELAY)
+        .holder_usage(&trail, None, "")
+        .await
+        .unwrap();
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].result, UsageResult::Verified);
     assert_eq!(page.records[0].fields, ["id_number", "name"]);
@@ -147,7 +167,10 @@ async fn the_whole_licence_flow_with_typed_results() {
         .await
         .unwrap();
     assert_eq!(audit.records.len(), 1);
-    let refused = clerk.audit_usage(&AuditUsageRequest::default()).await.unwrap_err();
+    let refused = clerk
+        .audit_usage(&AuditUsageRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(refused.failure(), Failure::NotAllowed);
 }
 
@@ -162,7 +185,9 @@ async fn wrong_codes_are_counted_then_lock_the_grant() {
     for left in (1..=4).rev() {
         let e = clerk.verify(&g.id(), "SC-0001", &bad).await.unwrap_err();
         assert_eq!(e.failure(), Failure::WrongCode);
-        assert!(matches!(e, elicense_sdk::LicenceError::WrongCode { attempts_left, .. } if attempts_left == left));
+        assert!(
+            matches!(e, elicense_sdk::LicenceError::WrongCode { attempts_left, .. } if attempts_left == left)
+        );
     }
     let e = clerk.verify(&g.id(), "SC-0001", &bad).await.unwrap_err();
     assert_eq!(e.failure(), Failure::GrantLocked);
@@ -193,7 +218,10 @@ async fn refusals_a_window_system_acts_on() {
         code: g.code.clone(),
         fields: BTreeMap::new(),
     };
-    let e = clerk.verify(&g.id(), "SC-9999", &code_only).await.unwrap_err();
+    let e = clerk
+        .verify(&g.id(), "SC-9999", &code_only)
+        .await
+        .unwrap_err();
     assert_eq!(e.failure(), Failure::WrongMatter);
     let e = net
         .client("tax-clerk")
@@ -202,24 +230,40 @@ async fn refusals_a_window_system_acts_on() {
         .unwrap_err();
     assert_eq!(e.failure(), Failure::NotAllowed);
     let unknown = GrantId::parse(&"ab".repeat(32)).unwrap();
-    let e = clerk.verify(&unknown, "SC-0001", &code_only).await.unwrap_err();
+    let e = clerk
+        .verify(&unknown, "SC-0001", &code_only)
+        .await
+        .unwrap_err();
     assert_eq!(e.failure(), Failure::NotFound);
     let e = clerk.retrieve(&g.id()).await.unwrap_err();
     assert_eq!(e.failure(), Failure::RetrieveWindowClosed);
 
     // Status changes by the issuer only; suspended and revoked licences cannot be used.
-    let e = net.client("civil-issuer").suspend(&c.licence_id, "lost").await.unwrap_err();
+    let e = net
+        .client("civil-issuer")
+        .suspend(&c.licence_id, "lost")
+        .await
+        .unwrap_err();
     assert_eq!(e.failure(), Failure::NotAllowed);
-    let s = issuer.suspend(&c.licence_id, "reported lost").await.unwrap();
+    let s = issuer
+        .suspend(&c.licence_id, "reported lost")
+        .await
+        .unwrap();
     assert_eq!(s.value.status, LicenceStatus::Suspended);
-    let e = clerk.verify(&g.id(), "SC-0001", &code_only).await.unwrap_err();
+    let e = clerk
+        .verify(&g.id(), "SC-0001", &code_only)
+        .await
+        .unwrap_err();
     assert_eq!(e.failure(), Failure::LicenceSuspended);
     let r = issuer.reinstate(&c.licence_id, "found").await.unwrap();
     assert_eq!(r.value.status, LicenceStatus::Active);
     assert!(r.block_number > s.block_number);
     clerk.verify(&g.id(), "SC-0001", &code_only).await.unwrap();
     issuer.revoke(&c.licence_id, "superseded").await.unwrap();
-    let e = clerk.verify(&g.id(), "SC-0001", &code_only).await.unwrap_err();
+    let e = clerk
+        .verify(&g.id(), "SC-0001", &code_only)
+        .await
+        .unwrap_err();
     assert_eq!(e.failure(), Failure::LicenceRevoked);
     let e = issuer.reinstate(&c.licence_id, "oops").await.unwrap_err();
     assert_eq!(e.failure(), Failure::InvalidTransition);
@@ -259,7 +303,11 @@ async fn withdrawn_and_forged_grants() {
     let rec = relay.withdraw(&w).await.unwrap();
     assert_eq!(rec.value.status, elicense_model::GrantStatus::Withdrawn);
     let p = c.present(g.grant(), &g.code, &["name"]).unwrap();
-    let e = net.client(CLERK).verify(&g.id(), "SC-0001", &p).await.unwrap_err();
+    let e = net
+        .client(CLERK)
+        .verify(&g.id(), "SC-0001", &p)
+        .await
+        .unwrap_err();
     assert_eq!(e.failure(), Failure::GrantWithdrawn);
     assert_eq!(
         net.client(CLERK).grant(&g.id()).await.unwrap().status,
@@ -317,7 +365,10 @@ async fn bulk_issuance_retries_conflicts_and_reports_each_item() {
     };
     let items = net
         .client(ISSUER)
-        .issue_bulk(vec![id_card("300000001", holders[1].key.public_pem())], &once)
+        .issue_bulk(
+            vec![id_card("300000001", holders[1].key.public_pem())],
+            &once,
+        )
         .await;
     let e = items[0].outcome.as_ref().unwrap_err();
     assert_eq!(e.failure(), Failure::Conflict);
@@ -333,7 +384,9 @@ async fn an_unreachable_gateway_is_a_network_failure() {
     };
     let user = net.users.get(CLERK);
     let connection = fabric_client::gateway::Connection::new(
-        vec![fabric_client::gateway::Endpoint::new(format!("http://{addr}"))],
+        vec![fabric_client::gateway::Endpoint::new(format!(
+            "http://{addr}"
+        ))],
         &fabric_client::gateway::ConnectionOptions::default(),
     )
     .unwrap();
@@ -347,4 +400,33 @@ async fn an_unreachable_gateway_is_a_network_failure() {
     let e = client.catalogue().await.unwrap_err();
     assert_eq!(e.failure(), Failure::Network);
     assert!(e.failure().is_retryable());
+}
+
+#[tokio::test]
+async fn connects_from_a_connection_profile_as_the_signing_identity() {
+    let net = network().await;
+    let profile = format!(
+        r#"{{"name":"devnet","version":"1.0.0",
+            "organizations":{{"ServiceCentre":{{"mspid":"ServiceCentreMSP","peers":["peer0.service.elicense.gov"]}}}},
+            "peers":{{"peer0.service.elicense.gov":{{"url":"grpc://{}"}}}}}}"#,
+        net.addr
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = fabric_client::profile::ConnectionProfile::parse(&profile, tmp.path()).unwrap();
+    let user = net.users.get(CLERK);
+    let signing =
+        fabric_client::SigningIdentity::from_private_key(user.identity.clone(), user.key.clone())
+            .unwrap();
+    let client = LicenceClient::connect(&profile, &signing, CHANNEL).unwrap();
+    assert_eq!(client.channel(), CHANNEL);
+    assert!(!client.catalogue().await.unwrap().is_empty());
+
+    let regulator = net.users.get("auditor");
+    let other = fabric_client::SigningIdentity::from_private_key(
+        regulator.identity.clone(),
+        regulator.key.clone(),
+    )
+    .unwrap();
+    let e = LicenceClient::connect(&profile, &other, CHANNEL).unwrap_err();
+    assert_eq!(e.failure(), Failure::InvalidInput);
 }

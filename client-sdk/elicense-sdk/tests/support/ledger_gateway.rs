@@ -21,7 +21,9 @@ use fabric_client::gateway::{Connection, ConnectionOptions, Endpoint, GatewayOpt
 use fabric_client::Gateway;
 use fabric_common::crypto::SigningKey;
 use fabric_common::identity::Identity as CommonIdentity;
-use fabric_common::tx::{create_proposal_response, create_tx_payload, ChaincodeResult, UnpackedProposal};
+use fabric_common::tx::{
+    create_proposal_response, create_tx_payload, ChaincodeResult, UnpackedProposal,
+};
 use fabric_protos::common::{Envelope, Payload, SignatureHeader};
 use fabric_protos::gateway::gateway_server::{Gateway as GatewayService, GatewayServer};
 use fabric_protos::gateway::*;
@@ -129,7 +131,8 @@ impl LedgerGateway {
                 up.channel_header.channel_id
             )));
         }
-        let function = String::from_utf8_lossy(up.args().first().map_or(&[][..], |a| a)).into_owned();
+        let function =
+            String::from_utf8_lossy(up.args().first().map_or(&[][..], |a| a)).into_owned();
         self.routed.lock().unwrap().push((function, orgs.to_vec()));
         let ts = up.channel_header.timestamp.unwrap_or_default();
         let stub = self
@@ -152,16 +155,20 @@ impl GatewayService for Service {
         request: Request<EndorseRequest>,
     ) -> Result<Response<EndorseResponse>, Status> {
         let req = request.into_inner();
-        let signed = req
-            .proposed_transaction
-            .ok_or_else(|| bad("no proposal"))?;
-        let (up, stub, response) = self.0.simulate(&signed, &req.endorsing_organizations).await?;
+        let signed = req.proposed_transaction.ok_or_else(|| bad("no proposal"))?;
+        let (up, stub, response) = self
+            .0
+            .simulate(&signed, &req.endorsing_organizations)
+            .await?;
         if !response.is_ok() {
             stub.rollback();
             return Err(status_with_details(
                 tonic::Code::Aborted,
                 "failed to endorse transaction, see attached details for more info",
-                &format!("chaincode response {}, {}", response.status, response.message),
+                &format!(
+                    "chaincode response {}, {}",
+                    response.status, response.message
+                ),
             ));
         }
         let result = ChaincodeResult {
@@ -274,9 +281,7 @@ impl GatewayService for Service {
         request: Request<EvaluateRequest>,
     ) -> Result<Response<EvaluateResponse>, Status> {
         let req = request.into_inner();
-        let signed = req
-            .proposed_transaction
-            .ok_or_else(|| bad("no proposal"))?;
+        let signed = req.proposed_transaction.ok_or_else(|| bad("no proposal"))?;
         let (_, stub, response) = self.0.simulate(&signed, &req.target_organizations).await?;
         stub.rollback();
         if !response.is_ok() {
@@ -286,7 +291,10 @@ impl GatewayService for Service {
                     "evaluate call to endorser returned error: chaincode response {}, {}",
                     response.status, response.message
                 ),
-                &format!("chaincode response {}, {}", response.status, response.message),
+                &format!(
+                    "chaincode response {}, {}",
+                    response.status, response.message
+                ),
             ));
         }
         Ok(Response::new(EvaluateResponse {

@@ -119,7 +119,13 @@ pub fn id_card_values(serial: &str) -> BTreeMap<String, String> {
         ("ethnicity", "汉".to_owned()),
         ("birth_date", "1990-03-07".to_owned()),
         ("address", format!("北京市东城区景山前街{serial}号")),
-        ("id_number", format!("110101199003070{:0>3}", &serial[serial.len().saturating_sub(3)..])),
+        (
+            "id_number",
+            format!(
+                "110101199003070{:0>3}",
+                &serial[serial.len().saturating_sub(3)..]
+            ),
+        ),
         ("issuing_authority", "北京市公安局东城分局".to_owned()),
         ("valid_from", "2020-01-01".to_owned()),
         ("valid_until", "2040-01-01".to_owned()),
