@@ -11,6 +11,7 @@ pub mod committer;
 pub mod configtx;
 pub mod deliver;
 pub mod endorser;
+pub mod gateway;
 pub mod ledger;
 pub mod material;
 pub mod msp;
