@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use elicense_model::{
     AuditUsageRequest, Catalogue, CodeSalt, FieldOpening, GrantId, GrantQuery, GrantRecord,
-    HistoryEntry, HolderUsageRequest, IssuePrivate, IssueRequest, LicenceId, LicencePrivate,
-    LicenceQuery, LicenceRecord, LicenceType, Presentation, RetrieveResult, Salt, SignedGrant,
-    SignedTrailRequest, SignedWithdrawal, StatusRequest, TypeQuery, UsagePage, VerifyOutcome,
-    VerifyRequest, VerifyResult, SALT_LEN, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
+    HistoryEntry, HolderUsageRequest, IssuePrivate, IssueRequest, LicenceEvent, LicenceId,
+    LicencePrivate, LicenceQuery, LicenceRecord, LicenceType, Presentation, RetrieveResult, Salt,
+    SignedGrant, SignedTrailRequest, SignedWithdrawal, StatusRequest, TypeQuery, UsagePage,
+    VerifyOutcome, VerifyRequest, VerifyResult, SALT_LEN, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
     TRANSIENT_PRESENTATION,
 };
 use fabric_client::gateway::{
-    CommitError, Connection, ConnectionOptions, Endpoint, GatewayOptions,
+    ChaincodeEvent, ChaincodeEventStream, CommitError, Connection, ConnectionOptions, Endpoint,
+    EventsOptions, GatewayOptions,
 };
 use fabric_client::profile::ConnectionProfile;
 use fabric_client::{Contract, Gateway, GatewayError, SigningIdentity};
@@ -122,6 +123,51 @@ pub struct BulkItem {
     pub attempts: u32,
     /// The issued licence or why it failed.
     pub outcome: Result<Issued, LicenceError>,
+}
+
+/// One contract event: its name (see [`elicense_model::events`]) and its identifiers-only payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenceEventRecord {
+    /// The event name, e.g. `LicenceIssued`, `GrantVerified`.
+    pub name: String,
+    /// What it concerns (identifiers only, never personal data).
+    pub event: LicenceEvent,
+    /// The block that holds the transaction.
+    pub block_number: u64,
+    /// The transaction that emitted it.
+    pub transaction_id: String,
+}
+
+impl LicenceEventRecord {
+    /// Decodes a chaincode event of the licence contract.
+    pub fn from_chaincode_event(e: ChaincodeEvent) -> Result<Self, LicenceError> {
+        let event = serde_json::from_slice(&e.payload).map_err(|err| {
+            LicenceError::InvalidResponse(format!("event {}: {err}", e.event_name))
+        })?;
+        Ok(LicenceEventRecord {
+            name: e.event_name,
+            event,
+            block_number: e.block_number,
+            transaction_id: e.transaction_id,
+        })
+    }
+}
+
+/// A stream of the licence contract's events (resumable with a checkpoint, see
+/// [`fabric_client::gateway::Checkpointer`]).
+#[derive(Debug)]
+pub struct LicenceEventStream {
+    inner: ChaincodeEventStream,
+}
+
+impl LicenceEventStream {
+    /// The next event, `None` when the stream ends.
+    pub async fn next(&mut self) -> Option<Result<LicenceEventRecord, LicenceError>> {
+        Some(match self.inner.next().await? {
+            Ok(e) => LicenceEventRecord::from_chaincode_event(e),
+            Err(e) => Err(e.into()),
+        })
+    }
 }
 
 /// Salts every field with 32 bytes (256 bits) from the operating system's CSPRNG.
@@ -573,6 +619,19 @@ impl LicenceClient {
         };
         self.evaluate("Retrieve", Some(to_json(&q)), &[issuer_msp.to_owned()])
             .await
+    }
+
+    /// Streams the contract's events from a block or a checkpoint.
+    pub async fn events(
+        &self,
+        options: &EventsOptions<'_>,
+    ) -> Result<LicenceEventStream, LicenceError> {
+        let inner = self
+            .contract
+            .network()
+            .chaincode_events(self.contract.chaincode_name(), options)
+            .await?;
+        Ok(LicenceEventStream { inner })
     }
 
     // ---- reads ----------------------------------------------------------------------------

@@ -47,8 +47,8 @@ pub mod error;
 pub mod holder;
 
 pub use client::{
-    BulkItem, BulkOptions, Committed, Issued, LicenceClient, NewLicence, Verification,
-    CHAINCODE_NAME,
+    BulkItem, BulkOptions, Committed, Issued, LicenceClient, LicenceEventRecord,
+    LicenceEventStream, NewLicence, Verification, CHAINCODE_NAME,
 };
 pub use error::{Failure, LicenceError};
 pub use holder::{Credential, GrantBuilder, HolderError, HolderGrant, HolderKeyPair};

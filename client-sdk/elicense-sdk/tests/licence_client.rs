@@ -430,3 +430,56 @@ async fn connects_from_a_connection_profile_as_the_signing_identity() {
     let e = LicenceClient::connect(&profile, &other, CHANNEL).unwrap_err();
     assert_eq!(e.failure(), Failure::InvalidInput);
 }
+
+#[tokio::test]
+async fn contract_events_arrive_typed_and_carry_no_personal_data() {
+    let net = network().await;
+    let h = Holder::new();
+    let c = issue(&net, &h, "100000007").await;
+    let g = authorized(&net, &h, &c, &["name"], 1).await;
+    let p = c.present(g.grant(), &g.code, &["name"]).unwrap();
+    let v = net
+        .client(CLERK)
+        .verify(&g.id(), "SC-0001", &p)
+        .await
+        .unwrap();
+
+    let clerk = net.client(CLERK);
+    let mut stream = clerk
+        .events(&fabric_client::gateway::EventsOptions::start_block(0))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = stream.next().await {
+        seen.push(e.unwrap());
+    }
+    let names: Vec<&str> = seen.iter().map(|e| e.name.as_str()).collect();
+    // Catalogue seeding, issuance, authorisation, verify: one event each, in commit order.
+    assert_eq!(
+        names,
+        [
+            "LicenceTypePut",
+            "LicenceIssued",
+            "GrantAuthorized",
+            "GrantVerified"
+        ]
+    );
+    let public = format!("{seen:?}");
+    assert!(!public.contains(c.value("name").unwrap()));
+    let verified = seen.iter().find(|e| e.name == "GrantVerified").unwrap();
+    assert_eq!(verified.event.grant_id.as_ref(), Some(&g.id()));
+    assert_eq!(verified.transaction_id, v.transaction_id);
+    assert_eq!(verified.block_number, v.block_number);
+    let issued = seen.iter().find(|e| e.name == "LicenceIssued").unwrap();
+    assert_eq!(issued.event.licence_id.as_ref(), Some(&c.licence_id));
+    // From a later block on, earlier events are not repeated.
+    let mut later = clerk
+        .events(&fabric_client::gateway::EventsOptions::start_block(
+            v.block_number,
+        ))
+        .await
+        .unwrap();
+    let first = later.next().await.unwrap().unwrap();
+    assert_eq!(first.name, "GrantVerified");
+    assert!(later.next().await.is_none());
+}

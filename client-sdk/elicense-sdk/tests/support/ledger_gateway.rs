@@ -57,6 +57,7 @@ pub struct LedgerGateway {
     pub conflicts_to_inject: AtomicU32,
     /// (function, endorsing/target organisations) of every endorse and evaluate.
     pub routed: Mutex<Vec<(String, Vec<String>)>>,
+    events: Mutex<Vec<(u64, peer::ChaincodeEvent)>>,
 }
 
 #[derive(Clone)]
@@ -109,6 +110,7 @@ impl LedgerGateway {
             block: AtomicU64::new(0),
             conflicts_to_inject: AtomicU32::new(0),
             routed: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
         }
     }
 
@@ -242,7 +244,18 @@ impl GatewayService for Service {
             pending.stub.rollback();
             TxValidationCode::MvccReadConflict
         } else {
-            pending.stub.commit().map_err(bad)?;
+            let record = pending.stub.commit().map_err(bad)?;
+            if let Some(e) = record.event {
+                self.0.events.lock().unwrap().push((
+                    block,
+                    peer::ChaincodeEvent {
+                        chaincode_id: "elicense".into(),
+                        tx_id: req.transaction_id.clone(),
+                        event_name: e.event_name,
+                        payload: e.payload,
+                    },
+                ));
+            }
             TxValidationCode::Valid
         };
         self.0
@@ -309,11 +322,38 @@ impl GatewayService for Service {
     type ChaincodeEventsStream =
         tokio_stream::Iter<std::vec::IntoIter<Result<ChaincodeEventsResponse, Status>>>;
 
+    /// Every committed event from the start block on, one response per block; the stream then
+    /// ends (a real Gateway keeps it open for blocks to come).
     async fn chaincode_events(
         &self,
-        _request: Request<SignedChaincodeEventsRequest>,
+        request: Request<SignedChaincodeEventsRequest>,
     ) -> Result<Response<Self::ChaincodeEventsStream>, Status> {
-        Err(Status::unimplemented("this test gateway serves no events"))
+        let signed = request.into_inner();
+        let req = ChaincodeEventsRequest::decode(signed.request.as_slice()).map_err(bad)?;
+        CommonIdentity::from_serialized(&req.identity)
+            .map_err(bad)?
+            .verify(&signed.request, &signed.signature)
+            .map_err(|e| Status::permission_denied(e.to_string()))?;
+        let start = match req.start_position.and_then(|p| p.r#type) {
+            Some(fabric_protos::orderer::seek_position::Type::Specified(s)) => s.number,
+            _ => 0,
+        };
+        let mut by_block: Vec<ChaincodeEventsResponse> = Vec::new();
+        for (block, event) in self.0.events.lock().unwrap().iter() {
+            if *block < start {
+                continue;
+            }
+            match by_block.last_mut() {
+                Some(r) if r.block_number == *block => r.events.push(event.clone()),
+                _ => by_block.push(ChaincodeEventsResponse {
+                    events: vec![event.clone()],
+                    block_number: *block,
+                }),
+            }
+        }
+        Ok(Response::new(tokio_stream::iter(
+            by_block.into_iter().map(Ok).collect::<Vec<_>>(),
+        )))
     }
 }
 
