@@ -16,4 +16,5 @@ pub mod ledger;
 pub mod material;
 pub mod msp;
 pub mod orderer;
+pub mod peer;
 pub mod topology;

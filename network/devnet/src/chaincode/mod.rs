@@ -252,10 +252,15 @@ impl ChaincodeSupport {
     /// Installs a CCaaS chaincode: its package ID and where to dial it.
     pub fn install(&self, package_id: &str, info: ConnectionInfo) -> Result<(), ChaincodeError> {
         info.check()?;
-        self.servers
+        let old = self
+            .servers
             .lock()
             .expect("servers")
-            .insert(package_id.to_string(), info);
+            .insert(package_id.to_string(), info.clone());
+        if old.is_some_and(|o| o != info) {
+            // New connection settings: the next execution dials with them.
+            self.handlers.lock().expect("handlers").remove(package_id);
+        }
         Ok(())
     }
 

@@ -506,7 +506,7 @@ impl TxSimulator {
     }
 
     /// Finishes the simulation (Fabric's `GetTxSimulationResults`).
-    pub fn results(mut self) -> SimulationResults {
+    pub fn results(&mut self) -> SimulationResults {
         let mut ns_rwset = Vec::with_capacity(self.ns.len());
         let mut pvt_ns = Vec::new();
         for (ns, b) in std::mem::take(&mut self.ns) {
@@ -601,8 +601,8 @@ impl TxSimulator {
                 data_model: 0,
                 ns_pvt_rwset: pvt_ns,
             }),
-            writeset_metadata: self.writeset_metadata,
-            private_reads: self.private_reads,
+            writeset_metadata: std::mem::take(&mut self.writeset_metadata),
+            private_reads: std::mem::take(&mut self.private_reads),
         }
     }
 }
