@@ -10,6 +10,7 @@ pub mod chaincode;
 pub mod committer;
 pub mod configtx;
 pub mod deliver;
+pub mod devnet;
 pub mod endorser;
 pub mod gateway;
 pub mod ledger;

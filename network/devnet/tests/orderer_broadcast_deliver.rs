@@ -201,7 +201,10 @@ fn specified(n: u64) -> Option<SeekPosition> {
 }
 
 /// Runs one Deliver request; returns the block numbers received and the final status.
-async fn deliver(addr: std::net::SocketAddr, env: Envelope) -> (Vec<fabric_protos::common::Block>, i32) {
+async fn deliver(
+    addr: std::net::SocketAddr,
+    env: Envelope,
+) -> (Vec<fabric_protos::common::Block>, i32) {
     let mut c = client(addr).await;
     let mut stream = c
         .deliver(tokio_stream::iter(vec![env]))
@@ -271,7 +274,10 @@ async fn broadcast_cuts_signed_chained_blocks_that_peers_commit_and_deliver_serv
     for w in blocks.windows(2) {
         let (prev, b) = (&w[0], &w[1]);
         let h = b.header.as_ref().unwrap();
-        assert_eq!(h.previous_hash, block_header_hash(prev.header.as_ref().unwrap()));
+        assert_eq!(
+            h.previous_hash,
+            block_header_hash(prev.header.as_ref().unwrap())
+        );
         assert_eq!(
             h.data_hash,
             fabric_devnet::ledger::block::block_data_hash(b.data.as_ref().unwrap())
@@ -288,7 +294,12 @@ async fn broadcast_cuts_signed_chained_blocks_that_peers_commit_and_deliver_serv
         let sig = &md.signatures[0];
         let shdr = SignatureHeader::decode(sig.signature_header.as_slice()).unwrap();
         assert_eq!(shdr.creator, orderer_id.serialized());
-        let signed = [&md.value[..], &sig.signature_header[..], &block_header_bytes(h)[..]].concat();
+        let signed = [
+            &md.value[..],
+            &sig.signature_header[..],
+            &block_header_bytes(h)[..],
+        ]
+        .concat();
         orderer_id.verify(&signed, &sig.signature).unwrap();
     }
     // The peer stored the same chain.
@@ -315,12 +326,17 @@ async fn broadcast_rejections_carry_fabric_statuses() {
     let headerless = other_channel.seal(&n.client);
 
     let r = broadcast(n.addr, vec![unknown, stranger, forged, big, headerless]).await;
-    assert_eq!(r[0], (Status::BadRequest as i32, "channel does not exist".into()));
+    assert_eq!(
+        r[0],
+        (Status::BadRequest as i32, "channel does not exist".into())
+    );
     // An identity of an organisation outside the channel does not satisfy /Channel/Writers.
     assert_eq!(r[1].0, Status::Forbidden as i32, "{:?}", r[1]);
     assert!(r[1].1.ends_with(": permission denied"), "{}", r[1].1);
     assert!(
-        r[1].1.contains("sub-policies were satisfied, but this policy requires 1 of the 'Writers' sub-policies"),
+        r[1].1.contains(
+            "sub-policies were satisfied, but this policy requires 1 of the 'Writers' sub-policies"
+        ),
         "{}",
         r[1].1
     );
@@ -329,12 +345,18 @@ async fn broadcast_rejections_carry_fabric_statuses() {
     assert_eq!(r[3].0, Status::BadRequest as i32);
     assert!(
         r[3].1.starts_with("message payload is ")
-            && r[3].1.ends_with("bytes and exceeds maximum allowed 1048576 bytes"),
+            && r[3]
+                .1
+                .ends_with("bytes and exceeds maximum allowed 1048576 bytes"),
         "{}",
         r[3].1
     );
     assert_eq!(r[4].0, Status::BadRequest as i32);
-    assert!(r[4].1.starts_with("could not determine channel ID"), "{}", r[4].1);
+    assert!(
+        r[4].1.starts_with("could not determine channel ID"),
+        "{}",
+        r[4].1
+    );
     // Nothing reached a block.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(n.committer.ledger().height(), 1);
@@ -357,7 +379,11 @@ async fn deliver_checks_readers_policy_and_seek_positions() {
     // Outsiders are refused.
     let (b, s) = deliver(
         n.addr,
-        seek_envelope(&n.stranger, CH, seek(specified(0), specified(0), BlockUntilReady)),
+        seek_envelope(
+            &n.stranger,
+            CH,
+            seek(specified(0), specified(0), BlockUntilReady),
+        ),
     )
     .await;
     assert!(b.is_empty());
@@ -365,7 +391,11 @@ async fn deliver_checks_readers_policy_and_seek_positions() {
     // Unknown channel.
     let (_, s) = deliver(
         n.addr,
-        seek_envelope(&n.client, "nochannel", seek(specified(0), specified(0), BlockUntilReady)),
+        seek_envelope(
+            &n.client,
+            "nochannel",
+            seek(specified(0), specified(0), BlockUntilReady),
+        ),
     )
     .await;
     assert_eq!(s, Status::NotFound as i32);
@@ -379,21 +409,33 @@ async fn deliver_checks_readers_policy_and_seek_positions() {
     // Stop before start.
     let (_, s) = deliver(
         n.addr,
-        seek_envelope(&n.client, CH, seek(specified(1), specified(0), BlockUntilReady)),
+        seek_envelope(
+            &n.client,
+            CH,
+            seek(specified(1), specified(0), BlockUntilReady),
+        ),
     )
     .await;
     assert_eq!(s, Status::BadRequest as i32);
     // Beyond the height.
     let (_, s) = deliver(
         n.addr,
-        seek_envelope(&n.client, CH, seek(specified(5), specified(6), BlockUntilReady)),
+        seek_envelope(
+            &n.client,
+            CH,
+            seek(specified(5), specified(6), BlockUntilReady),
+        ),
     )
     .await;
     assert_eq!(s, Status::NotFound as i32);
     // FAIL_IF_NOT_READY sends what exists, then NOT_FOUND.
     let (b, s) = deliver(
         n.addr,
-        seek_envelope(&n.client, CH, seek(specified(1), specified(2), FailIfNotReady)),
+        seek_envelope(
+            &n.client,
+            CH,
+            seek(specified(1), specified(2), FailIfNotReady),
+        ),
     )
     .await;
     assert_eq!(b.len(), 1);
@@ -401,7 +443,11 @@ async fn deliver_checks_readers_policy_and_seek_positions() {
 
     // BLOCK_UNTIL_READY waits for the next block.
     let addr = n.addr;
-    let env = seek_envelope(&n.client, CH, seek(specified(2), specified(2), BlockUntilReady));
+    let env = seek_envelope(
+        &n.client,
+        CH,
+        seek(specified(2), specified(2), BlockUntilReady),
+    );
     let waiting = tokio::spawn(async move { deliver(addr, env).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished());
@@ -418,7 +464,14 @@ async fn restart_continues_the_chain_and_catches_a_lagging_peer_up() {
     let tx = endorser_tx(CH, &n.client, CC, &put("a"), &[&n.peer]).seal(&n.client);
     broadcast(n.addr, vec![tx]).await;
     wait_height(n.committer.ledger(), 2).await;
-    let genesis = n.orderer.chain(CH).unwrap().ledger().block(0).unwrap().unwrap();
+    let genesis = n
+        .orderer
+        .chain(CH)
+        .unwrap()
+        .ledger()
+        .block(0)
+        .unwrap()
+        .unwrap();
     let dir = n._dir.path().to_path_buf();
     n.orderer.halt();
     let last = n.orderer.chain(CH).map(|c| c.ledger().height());

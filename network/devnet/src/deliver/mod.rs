@@ -431,9 +431,12 @@ impl Deliver for PeerDeliverService {
             request.into_inner(),
             self.source_lookup(),
             |src, b| DeliverResponse {
-                r#type: Some(fabric_protos::protos::deliver_response::Type::FilteredBlock(
-                    filtered_block(src.ledger.channel(), &b),
-                )),
+                r#type: Some(
+                    fabric_protos::protos::deliver_response::Type::FilteredBlock(filtered_block(
+                        src.ledger.channel(),
+                        &b,
+                    )),
+                ),
             },
             status_response,
         );

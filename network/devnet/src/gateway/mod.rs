@@ -220,8 +220,8 @@ fn parse_proposal(sp: Option<&SignedProposal>) -> Result<ParsedProposal, String>
     let header = Header::decode(proposal.header.as_slice()).map_err(|e| e.to_string())?;
     let chdr = fabric_protos::common::ChannelHeader::decode(header.channel_header.as_slice())
         .map_err(|e| e.to_string())?;
-    let payload = ChaincodeProposalPayload::decode(proposal.payload.as_slice())
-        .map_err(|e| e.to_string())?;
+    let payload =
+        ChaincodeProposalPayload::decode(proposal.payload.as_slice()).map_err(|e| e.to_string())?;
     let spec =
         ChaincodeInvocationSpec::decode(payload.input.as_slice()).map_err(|e| e.to_string())?;
     if chdr.channel_id.is_empty() {
@@ -383,8 +383,10 @@ impl GatewayService {
         pr: &ProposalResponse,
     ) -> Result<Requirements, String> {
         let mut req = Requirements::default();
-        let prp = ProposalResponsePayload::decode(pr.payload.as_slice()).map_err(|e| e.to_string())?;
-        let action = ChaincodeAction::decode(prp.extension.as_slice()).map_err(|e| e.to_string())?;
+        let prp =
+            ProposalResponsePayload::decode(pr.payload.as_slice()).map_err(|e| e.to_string())?;
+        let action =
+            ChaincodeAction::decode(prp.extension.as_slice()).map_err(|e| e.to_string())?;
         let rwset = if action.results.is_empty() {
             TxRwSet::default()
         } else {
@@ -420,7 +422,9 @@ impl GatewayService {
                 .map(|w| w.key.as_str())
                 .chain(ns.kv.metadata_writes.iter().map(|w| w.key.as_str()));
             for key in keys {
-                let v = snap.get_state(&ns.namespace, key).map_err(|e| e.to_string())?;
+                let v = snap
+                    .get_state(&ns.namespace, key)
+                    .map_err(|e| e.to_string())?;
                 if !key_policy(v.as_ref().map(|v| &v.metadata), &mut req)? {
                     cc_policy(&ns.namespace, &mut req)?;
                 }
@@ -431,7 +435,12 @@ impl GatewayService {
                     .hashed_writes
                     .iter()
                     .map(|w| w.key_hash.as_slice())
-                    .chain(c.hashed.metadata_writes.iter().map(|w| w.key_hash.as_slice()));
+                    .chain(
+                        c.hashed
+                            .metadata_writes
+                            .iter()
+                            .map(|w| w.key_hash.as_slice()),
+                    );
                 for kh in hashes {
                     let v = snap
                         .get_private_hash(&ns.namespace, &c.collection, kh)
@@ -473,7 +482,10 @@ impl GatewayService {
         let n = orgs.len().min(16);
         let mut out: Vec<Vec<String>> = Vec::new();
         for mask in 1u32..(1u32 << n) {
-            let set: Vec<&String> = (0..n).filter(|i| mask & (1 << i) != 0).map(|i| orgs[i]).collect();
+            let set: Vec<&String> = (0..n)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| orgs[i])
+                .collect();
             let chosen: Vec<Arc<CheckedIdentity>> =
                 set.iter().filter_map(|o| ids.get(o).cloned()).collect();
             if chosen.len() != set.len() {
@@ -491,9 +503,8 @@ impl GatewayService {
         let minimal: Vec<Vec<String>> = out
             .iter()
             .filter(|s| {
-                !out.iter().any(|o| {
-                    o.len() < s.len() && o.iter().all(|x| s.contains(x))
-                })
+                !out.iter()
+                    .any(|o| o.len() < s.len() && o.iter().all(|x| s.contains(x)))
             })
             .cloned()
             .collect();
@@ -636,7 +647,9 @@ async fn futures_join_all<F: Future>(fs: impl IntoIterator<Item = F>) -> Vec<F::
         }
     })
     .await;
-    outs.into_iter().map(|o| o.expect("every future completed")).collect()
+    outs.into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }
 
 fn block_events(block: &Block) -> Vec<ChaincodeEvent> {
@@ -711,7 +724,7 @@ impl Gateway for GatewayService {
                 }
             }
         }
-        others.sort_by(|a, b| b.height.cmp(&a.height));
+        others.sort_by_key(|e| std::cmp::Reverse(e.height));
         let all: Vec<Endorser> = local.into_iter().chain(others).collect();
         if all.is_empty() {
             let msg = format!(
@@ -792,7 +805,8 @@ impl Gateway for GatewayService {
                 failed_orgs: BTreeSet::new(),
                 details: Vec::new(),
             };
-            self.collect_layouts(vec![layout], &by_org, &sp, got).await?
+            self.collect_layouts(vec![layout], &by_org, &sp, got)
+                .await?
         } else {
             // 1. The first endorser: the gateway's organisation, else any peer with the chaincode.
             let first_group: Vec<Endorser> = match by_org.get(&local_msp) {
@@ -804,7 +818,7 @@ impl Gateway for GatewayService {
                         ));
                     }
                     let mut all: Vec<Endorser> = by_org.values().flatten().cloned().collect();
-                    all.sort_by(|a, b| b.height.cmp(&a.height));
+                    all.sort_by_key(|e| std::cmp::Reverse(e.height));
                     if all.is_empty() {
                         return Err(RpcStatus::failed_precondition(format!(
                             "no combination of peers can be derived which satisfy the endorsement policy: chaincode {} is not defined on channel {}",
@@ -881,11 +895,8 @@ impl Gateway for GatewayService {
             msp_id: self.orderer.msp_id(),
             message,
         };
-        let r = tokio::time::timeout(
-            self.options.broadcast_timeout,
-            self.orderer.broadcast(txn),
-        )
-        .await;
+        let r =
+            tokio::time::timeout(self.options.broadcast_timeout, self.orderer.broadcast(txn)).await;
         let details = match r {
             Err(_) => {
                 return Err(RpcStatus::deadline_exceeded(
@@ -927,9 +938,8 @@ impl Gateway for GatewayService {
                 "a commit status request is required",
             ));
         }
-        let req = CommitStatusRequest::decode(signed.request.as_slice()).map_err(|e| {
-            RpcStatus::invalid_argument(format!("invalid status request: {e}"))
-        })?;
+        let req = CommitStatusRequest::decode(signed.request.as_slice())
+            .map_err(|e| RpcStatus::invalid_argument(format!("invalid status request: {e}")))?;
         let view = self.check_acl(
             &req.channel_id,
             &req.identity,

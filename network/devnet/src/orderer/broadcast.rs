@@ -17,11 +17,12 @@
 
 use std::pin::Pin;
 
-use fabric_protos::common::{ChannelHeader, Envelope, HeaderType, Payload, SignatureHeader, Status};
+use fabric_protos::common::{
+    ChannelHeader, Envelope, HeaderType, Payload, SignatureHeader, Status,
+};
 use fabric_protos::orderer::{atomic_broadcast_server::AtomicBroadcast, BroadcastResponse};
 use prost::Message;
 use tokio_stream::{Stream, StreamExt};
-
 
 use super::Orderer;
 use crate::deliver::{self, DeliverSource};
@@ -64,9 +65,11 @@ pub(super) fn process_message(orderer: &Orderer, env: Envelope) -> BroadcastResp
 }
 
 fn channel_header(env: &Envelope) -> Result<(ChannelHeader, SignatureHeader), String> {
-    let payload =
-        Payload::decode(env.payload.as_slice()).map_err(|e| format!("error unmarshalling payload: {e}"))?;
-    let header = payload.header.ok_or_else(|| "no header was set".to_string())?;
+    let payload = Payload::decode(env.payload.as_slice())
+        .map_err(|e| format!("error unmarshalling payload: {e}"))?;
+    let header = payload
+        .header
+        .ok_or_else(|| "no header was set".to_string())?;
     let chdr = ChannelHeader::decode(header.channel_header.as_slice())
         .map_err(|e| format!("error unmarshalling channel header: {e}"))?;
     let shdr = SignatureHeader::decode(header.signature_header.as_slice())

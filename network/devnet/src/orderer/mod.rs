@@ -248,8 +248,8 @@ impl BlockWriter {
         signed.extend_from_slice(&value);
         signed.extend_from_slice(&shdr);
         signed.extend_from_slice(&header_bytes);
-        let signature = fabric_common::crypto::Signer::sign(&self.signer, &signed)
-            .unwrap_or_else(|e| {
+        let signature =
+            fabric_common::crypto::Signer::sign(&self.signer, &signed).unwrap_or_else(|e| {
                 // A software key cannot fail to sign; an unsigned block is rejected by peers'
                 // block verification, which is the right outcome for a broken signer.
                 tracing::error!("orderer failed to sign block metadata: {e}");
@@ -502,8 +502,9 @@ impl Orderer {
     /// The `AtomicBroadcast` gRPC service of this orderer.
     pub fn service(
         &self,
-    ) -> fabric_protos::orderer::atomic_broadcast_server::AtomicBroadcastServer<AtomicBroadcastService>
-    {
+    ) -> fabric_protos::orderer::atomic_broadcast_server::AtomicBroadcastServer<
+        AtomicBroadcastService,
+    > {
         fabric_protos::orderer::atomic_broadcast_server::AtomicBroadcastServer::new(
             AtomicBroadcastService::new(self.clone()),
         )

@@ -1,0 +1,452 @@
+//! The whole devnet with the default topology, driven through the Rust Gateway client over TLS:
+//! a CCaaS chaincode from our shim is deployed, transactions are evaluated, endorsed by several
+//! organisations, ordered, committed and their events streamed; failures come back with the
+//! real gateway's codes, messages and details; a restart on the same data dir keeps the ledger.
+
+#[path = "peer_fixture.rs"]
+mod peer_fixture;
+
+use std::time::Instant;
+
+use fabric_client::gateway::{
+    Connection, ConnectionOptions, Endpoint, EventsOptions, Gateway, GatewayOptions,
+};
+use fabric_client::GatewayError;
+use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig, DevnetSummary};
+use fabric_devnet::topology::Topology;
+use fabric_protos::protos::TxValidationCode;
+
+const CH: &str = "police-service";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn gateway(summary: &DevnetSummary, org: &str, user: &str) -> Gateway {
+    let peer = summary.peers.iter().find(|p| p.org == org).unwrap();
+    let msp_id = &peer.msp_id;
+    let signing =
+        fabric_client::msp::load_signing_identity(msp_id, &summary.msp[org][user]).unwrap();
+    let endpoint = Endpoint::new(format!("https://{}", peer.address))
+        .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
+        .server_name(peer.host.clone());
+    let conn = Connection::new(vec![endpoint], &ConnectionOptions::default()).unwrap();
+    Gateway::for_signing_identity(conn, &signing, GatewayOptions::default())
+}
+
+fn status_of(e: &GatewayError) -> (tonic::Code, String, Vec<(String, String, String)>) {
+    let s = e.grpc_status().expect("a gRPC status");
+    (
+        s.code,
+        s.message.clone(),
+        s.details
+            .iter()
+            .map(|d| (d.address.clone(), d.msp_id.clone(), d.message.clone()))
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_end_to_end_on_an_up_devnet_and_restart_keeps_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DevnetConfig::new(Topology::default_topology(), dir.path());
+    let t0 = Instant::now();
+    let devnet = Devnet::up(config.clone()).await.unwrap();
+    println!(
+        "devnet up (first start, identities enrolled): {:?}",
+        t0.elapsed()
+    );
+    let summary = devnet.summary();
+    assert_eq!(summary.peers.len(), 7);
+    assert_eq!(summary.channels.len(), 5);
+    for p in summary.profiles.values() {
+        let profile: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        // The profile names live ports.
+        let url = profile["peers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            summary.peers.iter().any(|p| p.url == url),
+            "{url} is a running peer"
+        );
+    }
+    assert!(summary.msp["ServiceCentre"]["holder1"]
+        .join("signcerts/cert.pem")
+        .exists());
+    // The summary is what `devnet up -o json` prints.
+    let json = serde_json::to_string(&summary).unwrap();
+    let back: DevnetSummary = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, summary);
+
+    // Deploy our test chaincode on one channel, with the default policy (a majority of the
+    // channel's three organisations, so two must endorse).
+    let addr = format!("127.0.0.1:{}", free_port());
+    let deployed = devnet
+        .deploy_ccaas(&DeployRequest {
+            name: "kv".into(),
+            address: addr.clone(),
+            channels: vec![CH.into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(deployed.package_id.starts_with("kv_1.0:"));
+    let cc = peer_fixture::start_chaincode(&deployed.package_id, &addr).await;
+
+    let gw = gateway(&summary, "ServiceCentre", "clerk1");
+    let contract = gw.network(CH).contract("kv");
+    let (_, commit) = contract.submit_async("put", &["k1", "v1"]).await.unwrap();
+    let status = commit.status().await.unwrap();
+    assert!(status.successful, "{status:?}");
+    assert_eq!(status.code, TxValidationCode::Valid);
+    // The committed transaction carries endorsements of two organisations.
+    let peer = devnet.peer("ServiceCentre").unwrap();
+    let block = peer
+        .node
+        .channel(CH)
+        .unwrap()
+        .ledger()
+        .block(status.block_number)
+        .unwrap()
+        .unwrap();
+    let tx = fabric_common::tx::unpack_envelope_bytes(&block.data.unwrap().data[0]).unwrap();
+    let mut orgs: Vec<String> = tx.actions[0]
+        .endorsements
+        .iter()
+        .map(|e| {
+            fabric_common::identity::Identity::from_serialized(&e.endorser)
+                .unwrap()
+                .msp_id()
+                .to_string()
+        })
+        .collect();
+    orgs.sort();
+    assert_eq!(orgs.len(), 2, "{orgs:?}");
+    assert!(orgs.contains(&"ServiceCentreMSP".to_string()), "{orgs:?}");
+
+    // Every member peer committed it; evaluation reads it.
+    let got = contract.evaluate_transaction("get", &["k1"]).await.unwrap();
+    assert_eq!(got, b"v1");
+
+    // Chaincode error on evaluate: UNKNOWN with the endorser's detail.
+    let err = contract
+        .evaluate_transaction("fail", &["boom"])
+        .await
+        .unwrap_err();
+    let (code, msg, details) = status_of(&err);
+    assert_eq!(code, tonic::Code::Unknown);
+    assert_eq!(
+        msg,
+        "evaluate call to endorser returned error: chaincode response 500, boom"
+    );
+    assert_eq!(
+        details,
+        vec![(
+            peer.address.to_string(),
+            "ServiceCentreMSP".to_string(),
+            "chaincode response 500, boom".to_string()
+        )]
+    );
+    // Chaincode error on endorse: ABORTED.
+    let err = contract
+        .submit_transaction("fail", &["boom"])
+        .await
+        .unwrap_err();
+    let (code, msg, details) = status_of(&err);
+    assert_eq!(code, tonic::Code::Aborted);
+    assert_eq!(
+        msg,
+        "failed to endorse transaction, see attached details for more info"
+    );
+    assert_eq!(details[0].2, "chaincode response 500, boom");
+    // Unknown chaincode.
+    let err = gw
+        .network(CH)
+        .contract("nope")
+        .evaluate_transaction("get", &["k1"])
+        .await
+        .unwrap_err();
+    let (code, msg, _) = status_of(&err);
+    assert_eq!(code, tonic::Code::FailedPrecondition);
+    assert_eq!(
+        msg,
+        "no peers available to evaluate chaincode nope in channel police-service"
+    );
+
+    // Chaincode events from the block of a transaction that emits one.
+    let (_, commit) = contract
+        .submit_async("event", &["issued", "payload-1"])
+        .await
+        .unwrap();
+    let st = commit.status().await.unwrap();
+    assert!(st.successful);
+    let mut events = gw
+        .network(CH)
+        .chaincode_events("kv", &EventsOptions::start_block(status.block_number))
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.event_name, "issued");
+    assert_eq!(ev.payload, b"payload-1");
+    assert_eq!(ev.transaction_id, commit.transaction_id());
+    assert_eq!(ev.block_number, st.block_number);
+    drop(events);
+
+    // Restart on the same data dir: the ledger and the chaincode definition continue.
+    let height = peer.node.channel(CH).unwrap().ledger().height();
+    drop(contract);
+    drop(gw);
+    devnet.down().await;
+    let t1 = Instant::now();
+    let devnet = Devnet::up(config).await.unwrap();
+    println!(
+        "devnet up (restart on the same data dir): {:?}",
+        t1.elapsed()
+    );
+    let summary = devnet.summary();
+    assert_eq!(summary.chaincodes[CH]["kv"], deployed.package_id);
+    let peer = devnet.peer("ServiceCentre").unwrap();
+    assert_eq!(peer.node.channel(CH).unwrap().ledger().height(), height);
+    let gw = gateway(&summary, "Regulator", "auditor1");
+    let contract = gw.network(CH).contract("kv");
+    assert_eq!(
+        contract.evaluate_transaction("get", &["k1"]).await.unwrap(),
+        b"v1"
+    );
+    contract
+        .submit_transaction("put", &["k2", "v2"])
+        .await
+        .unwrap();
+    assert_eq!(
+        contract.evaluate_transaction("get", &["k2"]).await.unwrap(),
+        b"v2"
+    );
+    drop(contract);
+    drop(gw);
+    devnet.down().await;
+    cc.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_follow_key_level_policies_and_reads_are_access_checked() {
+    use fabric_client::gateway::{
+        BlockEventsKind, Checkpointer, DeliverEvent, InMemoryCheckpointer,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::up(DevnetConfig::new(Topology::default_topology(), dir.path()))
+        .await
+        .unwrap();
+    let summary = devnet.summary();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Any one member peer may endorse at chaincode level.
+    let deployed = devnet
+        .deploy_ccaas(&DeployRequest {
+            name: "kv".into(),
+            address: addr.clone(),
+            channels: vec![CH.into()],
+            policy: Some(
+                "OR('PublicSecurityMSP.peer','ServiceCentreMSP.peer','RegulatorMSP.peer')".into(),
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+    let cc = peer_fixture::start_chaincode(&deployed.package_id, &addr).await;
+    let gw = gateway(&summary, "ServiceCentre", "clerk1");
+    let contract = gw.network(CH).contract("kv");
+    let endorsers = |block_number: u64, txid: &str| -> Vec<String> {
+        let ledger = devnet
+            .peer("ServiceCentre")
+            .unwrap()
+            .node
+            .channel(CH)
+            .unwrap();
+        let block = ledger.ledger().block(block_number).unwrap().unwrap();
+        for d in &block.data.unwrap().data {
+            let tx = fabric_common::tx::unpack_envelope_bytes(d).unwrap();
+            if tx.tx_id() == txid {
+                let mut orgs: Vec<String> = tx.actions[0]
+                    .endorsements
+                    .iter()
+                    .map(|e| {
+                        fabric_common::identity::Identity::from_serialized(&e.endorser)
+                            .unwrap()
+                            .msp_id()
+                            .to_string()
+                    })
+                    .collect();
+                orgs.sort();
+                return orgs;
+            }
+        }
+        panic!("{txid} not in block {block_number}");
+    };
+
+    // Chaincode level: the gateway's own organisation suffices.
+    let (_, c) = contract.submit_async("put", &["lic", "v1"]).await.unwrap();
+    let st = c.status().await.unwrap();
+    assert!(st.successful);
+    assert_eq!(
+        endorsers(st.block_number, c.transaction_id()),
+        ["ServiceCentreMSP"]
+    );
+
+    // A key-level policy naming two other organisations: the next write of that key is
+    // endorsed by exactly them, and commits valid.
+    let (_, c) = contract
+        .submit_async(
+            "setvp",
+            &["lic", "AND('PublicSecurityMSP.peer','RegulatorMSP.peer')"],
+        )
+        .await
+        .unwrap();
+    assert!(c.status().await.unwrap().successful);
+    let (_, c) = contract.submit_async("put", &["lic", "v2"]).await.unwrap();
+    let st = c.status().await.unwrap();
+    assert!(st.successful, "{st:?}");
+    assert_eq!(
+        endorsers(st.block_number, c.transaction_id()),
+        ["PublicSecurityMSP", "RegulatorMSP"]
+    );
+
+    // Endorsing organisations chosen by the client are used as given: ServiceCentre alone
+    // cannot satisfy the key's policy, so the transaction commits invalid.
+    let (_, c) = contract
+        .new_proposal("put")
+        .string_args(&["lic", "v3"])
+        .endorsing_organizations(["ServiceCentreMSP"])
+        .submit_async()
+        .await
+        .unwrap();
+    let st = c.status().await.unwrap();
+    assert_eq!(st.code, TxValidationCode::EndorsementPolicyFailure);
+    // An organisation without a peer on the channel is refused up front.
+    let err = contract
+        .new_proposal("put")
+        .string_args(&["lic", "v3"])
+        .endorsing_organizations(["TaxationMSP"])
+        .submit_async()
+        .await
+        .unwrap_err();
+    let (code, msg, _) = status_of(&err);
+    assert_eq!(code, tonic::Code::Unavailable);
+    assert_eq!(
+        msg,
+        "failed to find any endorsing peers for org(s): TaxationMSP"
+    );
+
+    // Chaincode events resume after a checkpointed transaction.
+    let (_, c1) = contract.submit_async("event", &["e", "one"]).await.unwrap();
+    let s1 = c1.status().await.unwrap();
+    let (_, c2) = contract.submit_async("event", &["e", "two"]).await.unwrap();
+    c2.status().await.unwrap();
+    let checkpoint = InMemoryCheckpointer::new();
+    checkpoint
+        .checkpoint_transaction(s1.block_number, c1.transaction_id())
+        .unwrap();
+    let mut events = gw
+        .network(CH)
+        .chaincode_events("kv", &EventsOptions::checkpoint(&checkpoint))
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ev.payload, b"two",
+        "resumes after the checkpointed transaction"
+    );
+    drop(events);
+
+    // Filtered blocks from the peer's Deliver service name the transaction and its code.
+    let mut blocks = gw
+        .network(CH)
+        .block_events(
+            BlockEventsKind::Filtered,
+            &EventsOptions::start_block(st.block_number),
+        )
+        .await
+        .unwrap();
+    let b = tokio::time::timeout(std::time::Duration::from_secs(10), blocks.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let DeliverEvent::Filtered(fb) = b else {
+        panic!("filtered block expected");
+    };
+    assert_eq!(fb.channel_id, CH);
+    let ft = fb
+        .filtered_transactions
+        .iter()
+        .find(|t| t.txid == st.transaction_id)
+        .unwrap();
+    assert_eq!(
+        ft.tx_validation_code,
+        TxValidationCode::EndorsementPolicyFailure as i32
+    );
+    drop(blocks);
+
+    // A client of an organisation outside the channel may not read its commit statuses or
+    // blocks.
+    let civil = {
+        let peer = summary
+            .peers
+            .iter()
+            .find(|p| p.org == "ServiceCentre")
+            .unwrap();
+        let signing = fabric_client::msp::load_signing_identity(
+            "CivilAffairsMSP",
+            &summary.msp["CivilAffairs"]["clerk1"],
+        )
+        .unwrap();
+        let endpoint = Endpoint::new(format!("https://{}", peer.address))
+            .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
+            .server_name(peer.host.clone());
+        let conn = Connection::new(vec![endpoint], &ConnectionOptions::default()).unwrap();
+        Gateway::for_signing_identity(conn, &signing, GatewayOptions::default())
+    };
+    let err = civil
+        .network(CH)
+        .chaincode_events("kv", &EventsOptions::start_block(0))
+        .await;
+    let err = match err {
+        Err(e) => e,
+        Ok(mut s) => s.next().await.unwrap().unwrap_err(),
+    };
+    let (code, msg, _) = status_of(&err);
+    assert_eq!(code, tonic::Code::PermissionDenied, "{msg}");
+    let err = civil
+        .network(CH)
+        .block_events(BlockEventsKind::Full, &EventsOptions::start_block(0))
+        .await;
+    let status = match err {
+        Err(GatewayError::Deliver { status }) => status,
+        Ok(mut s) => match s.next().await.unwrap() {
+            Err(GatewayError::Deliver { status }) => status,
+            other => panic!("{other:?}"),
+        },
+        Err(other) => panic!("{other:?}"),
+    };
+    assert_eq!(status, 403);
+
+    drop(contract);
+    drop(gw);
+    devnet.down().await;
+    cc.shutdown().await.unwrap();
+}
