@@ -17,8 +17,8 @@ use elicense_model::{
     TRANSIENT_PRESENTATION,
 };
 use fabric_client::gateway::{
-    ChaincodeEvent, ChaincodeEventStream, CommitError, Connection, ConnectionOptions, Endpoint,
-    EventsOptions, GatewayOptions,
+    BlockEventsKind, ChaincodeEvent, ChaincodeEventStream, CommitError, Connection,
+    ConnectionOptions, Endpoint, EventsOptions, GatewayOptions,
 };
 use fabric_client::profile::ConnectionProfile;
 use fabric_client::{Contract, Gateway, GatewayError, SigningIdentity};
@@ -619,6 +619,31 @@ impl LicenceClient {
         };
         self.evaluate("Retrieve", Some(to_json(&q)), &[issuer_msp.to_owned()])
             .await
+    }
+
+    /// Waits until this client's peer has committed block `block_number`.
+    ///
+    /// A commit status comes from the submitting client's peer; another organisation's peer
+    /// may commit the same block a moment later. A window system that acts on a transaction
+    /// another organisation just committed (e.g. a grant the holder's backend relayed) calls
+    /// this with that transaction's block before reading, so it reads its own peer's state at
+    /// that block or later.
+    pub async fn wait_for_block(&self, block_number: u64) -> Result<(), LicenceError> {
+        let mut blocks = self
+            .contract
+            .network()
+            .block_events(
+                BlockEventsKind::Filtered,
+                &EventsOptions::start_block(block_number),
+            )
+            .await?;
+        match blocks.next().await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(LicenceError::InvalidResponse(format!(
+                "the block stream ended before block {block_number}"
+            ))),
+        }
     }
 
     /// Streams the contract's events from a block or a checkpoint.
