@@ -24,8 +24,8 @@ use fabric_devnet::peer::{ChaincodeDefinition, PeerNode, PeerNodeConfig, Transie
 use fabric_protos::common::{BlockMetadataIndex, Envelope};
 use fabric_protos::protos::{
     application_policy, collection_config, collection_policy_config, ApplicationPolicy,
-    CollectionConfig, CollectionConfigPackage, CollectionPolicyConfig, Proposal,
-    ProposalResponse, StaticCollectionConfig, TxValidationCode as Code,
+    CollectionConfig, CollectionConfigPackage, CollectionPolicyConfig, Proposal, ProposalResponse,
+    StaticCollectionConfig, TxValidationCode as Code,
 };
 use prost::Message;
 
@@ -57,7 +57,11 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
             }
             Ok(ok(""))
         }
-        "get" => Ok(ok(stub.get_state(&a(1)).await.map_err(e)?.unwrap_or_default())),
+        "get" => Ok(ok(stub
+            .get_state(&a(1))
+            .await
+            .map_err(e)?
+            .unwrap_or_default())),
         "multi" => {
             let keys: Vec<&str> = args[1..].iter().map(String::as_str).collect();
             let vals = stub.get_multiple_states(&keys).await.map_err(e)?;
@@ -74,7 +78,11 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
         "range" => {
             let it = stub.get_state_by_range(&a(1), &a(2)).await.map_err(e)?;
             let kvs = it.collect_all().await.map_err(e)?;
-            Ok(ok(kvs.iter().map(|k| k.key.clone()).collect::<Vec<_>>().join(",")))
+            Ok(ok(kvs
+                .iter()
+                .map(|k| k.key.clone())
+                .collect::<Vec<_>>()
+                .join(",")))
         }
         "page" => {
             let (it, meta) = stub
@@ -90,7 +98,9 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
             )))
         }
         "ckput" => {
-            let key = stub.create_composite_key(&a(1), &[&a(2), &a(3)]).map_err(e)?;
+            let key = stub
+                .create_composite_key(&a(1), &[&a(2), &a(3)])
+                .map_err(e)?;
             stub.put_state(&key, a(4).into_bytes()).await.map_err(e)?;
             Ok(ok(""))
         }
@@ -103,7 +113,11 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
             let mut out = Vec::new();
             for kv in kvs {
                 let (_, attrs) = stub.split_composite_key(&kv.key).map_err(e)?;
-                out.push(format!("{}={}", attrs.join("/"), String::from_utf8_lossy(&kv.value)));
+                out.push(format!(
+                    "{}={}",
+                    attrs.join("/"),
+                    String::from_utf8_lossy(&kv.value)
+                ));
             }
             Ok(ok(out.join(",")))
         }
@@ -144,7 +158,11 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
                 .await
                 .map_err(e)?;
             let kvs = it.collect_all().await.map_err(e)?;
-            Ok(ok(kvs.iter().map(|k| k.key.clone()).collect::<Vec<_>>().join(",")))
+            Ok(ok(kvs
+                .iter()
+                .map(|k| k.key.clone())
+                .collect::<Vec<_>>()
+                .join(",")))
         }
         "setvp" => {
             let p = fabric_common::policy::parse_policy(&a(2)).unwrap();
@@ -206,7 +224,10 @@ pub async fn start_chaincode(package_id: &str, addr: &str) -> RunningServer {
         chaincode_id: package_id.to_string(),
         tls: None,
     };
-    ChaincodeServer::<Kv>::new(config, Kv).start().await.unwrap()
+    ChaincodeServer::<Kv>::new(config, Kv)
+        .start()
+        .await
+        .unwrap()
 }
 
 pub fn signing_identity(u: &User) -> SigningIdentity {
@@ -432,4 +453,13 @@ pub async fn submit_with(
         .into_iter()
         .map(|c| c[0])
         .collect()
+}
+
+/// The same proposal signed again (another endorser receives identical bytes).
+pub fn proposal_again(user: &User, prop: &Proposal) -> fabric_protos::protos::SignedProposal {
+    let proposal_bytes = prop.encode_to_vec();
+    fabric_protos::protos::SignedProposal {
+        signature: user.sign(&proposal_bytes),
+        proposal_bytes,
+    }
 }

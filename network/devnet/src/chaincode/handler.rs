@@ -38,7 +38,10 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 const PRIVATE_IN_INIT: &str = "private data APIs are not allowed in chaincode Init()";
 
 enum Iter {
-    Range { scan: RangeScan, paginated: bool },
+    Range {
+        scan: Box<RangeScan>,
+        paginated: bool,
+    },
     List(VecDeque<Vec<u8>>),
 }
 
@@ -78,7 +81,7 @@ impl TxContext {
         let mut sim = self.sim();
         for q in open {
             if let Iter::Range { scan, .. } = q.iter {
-                sim.range_close(scan);
+                sim.range_close(*scan);
             }
         }
     }
@@ -405,10 +408,8 @@ impl Handler {
         let ns = ctx.namespace.as_str();
         let private = !rec.collection.is_empty();
         match t {
-            WriteType::PurgePrivateData => {
-                if !private {
-                    return Err("only applicable for private data".into());
-                }
+            WriteType::PurgePrivateData if !private => {
+                return Err("only applicable for private data".into());
             }
             WriteType::Undefined => return Err("unknown operation type".into()),
             _ => {}
@@ -603,13 +604,25 @@ impl Handler {
                         .sim()
                         .range_scan(&ns, &start, &r.end_key, Some(page))
                         .map_err(sim_err)?;
-                    (Iter::Range { scan, paginated: true }, true)
+                    (
+                        Iter::Range {
+                            scan: Box::new(scan),
+                            paginated: true,
+                        },
+                        true,
+                    )
                 } else {
                     let scan = ctx
                         .sim()
                         .range_scan(&ns, &r.start_key, &r.end_key, None)
                         .map_err(sim_err)?;
-                    (Iter::Range { scan, paginated: false }, false)
+                    (
+                        Iter::Range {
+                            scan: Box::new(scan),
+                            paginated: false,
+                        },
+                        false,
+                    )
                 };
                 self.first_response(ctx, iter, paginated, total_limit)
             }
@@ -664,7 +677,7 @@ impl Handler {
                     ..
                 }) = q
                 {
-                    ctx.sim().range_close(scan);
+                    ctx.sim().range_close(*scan);
                 }
                 Ok(pb::QueryResponse {
                     has_more: false,
@@ -743,7 +756,11 @@ impl Handler {
                         .map(|result_bytes| pb::QueryResultBytes { result_bytes })
                         .collect();
                     let mut metadata = Vec::new();
-                    if let Iter::Range { mut scan, paginated } = q.iter {
+                    if let Iter::Range {
+                        mut scan,
+                        paginated,
+                    } = q.iter
+                    {
                         if paginated {
                             let bookmark = scan.bookmark().map_err(|e| e.to_string())?;
                             metadata = pb::QueryResponseMetadata {
@@ -752,7 +769,7 @@ impl Handler {
                             }
                             .encode_to_vec();
                         }
-                        ctx.sim().range_close(scan);
+                        ctx.sim().range_close(*scan);
                     }
                     return Ok(pb::QueryResponse {
                         results,
@@ -797,7 +814,11 @@ impl Handler {
             Some((n, c)) => (n, c),
             None => (full.as_str(), ""),
         };
-        let name = name_version.split(':').next().unwrap_or_default().to_string();
+        let name = name_version
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let channel = if channel.is_empty() {
             ctx.params.channel_id.clone()
         } else {

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fabric_protos::protos::chaincode_message::Type as MsgType;
-use fabric_protos::protos::{ChaincodeEvent, ChaincodeInput, ChaincodeMessage, Response, SignedProposal};
+use fabric_protos::protos::{
+    ChaincodeEvent, ChaincodeInput, ChaincodeMessage, Response, SignedProposal,
+};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +81,11 @@ fn parse_go_duration(s: &str) -> Result<Duration, ChaincodeError> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(ChaincodeError::Connection(format!("bad dial_timeout {s:?}"))),
+        _ => {
+            return Err(ChaincodeError::Connection(format!(
+                "bad dial_timeout {s:?}"
+            )))
+        }
     };
     Ok(Duration::from_secs_f64(secs.max(0.0)))
 }
@@ -130,7 +136,9 @@ impl ConnectionInfo {
     /// and certificate.
     pub fn check(&self) -> Result<(), ChaincodeError> {
         if self.address.is_empty() {
-            return Err(ChaincodeError::Connection("chaincode address not provided".into()));
+            return Err(ChaincodeError::Connection(
+                "chaincode address not provided".into(),
+            ));
         }
         if self.tls_required && self.root_cert.is_empty() {
             return Err(ChaincodeError::Connection(
@@ -212,7 +220,10 @@ pub struct ChaincodeSupport {
 impl std::fmt::Debug for ChaincodeSupport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChaincodeSupport")
-            .field("servers", &self.servers.lock().map(|s| s.len()).unwrap_or(0))
+            .field(
+                "servers",
+                &self.servers.lock().map(|s| s.len()).unwrap_or(0),
+            )
             .finish()
     }
 }
@@ -266,7 +277,10 @@ impl ChaincodeSupport {
 
     /// Whether a package is installed.
     pub fn is_installed(&self, package_id: &str) -> bool {
-        self.servers.lock().expect("servers").contains_key(package_id)
+        self.servers
+            .lock()
+            .expect("servers")
+            .contains_key(package_id)
     }
 
     /// Whether a live, registered connection to the package's server exists.
@@ -292,7 +306,10 @@ impl ChaincodeSupport {
 
     /// The handler for a package, dialling its server if there is no live connection (Fabric's
     /// `Launch`).
-    pub async fn launch(self: &Arc<Self>, package_id: &str) -> Result<Arc<Handler>, ChaincodeError> {
+    pub async fn launch(
+        self: &Arc<Self>,
+        package_id: &str,
+    ) -> Result<Arc<Handler>, ChaincodeError> {
         if let Some(h) = self.live_handler(package_id) {
             return Ok(h);
         }

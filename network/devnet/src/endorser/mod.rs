@@ -29,8 +29,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use fabric_protos::common::{
-    policy::PolicyType, ChannelHeader, Header, HeaderType, ImplicitMetaPolicy,
-    SignatureHeader, SignaturePolicyEnvelope,
+    policy::PolicyType, ChannelHeader, Header, HeaderType, ImplicitMetaPolicy, SignatureHeader,
+    SignaturePolicyEnvelope,
 };
 use fabric_protos::protos::endorser_server::{Endorser, EndorserServer};
 use fabric_protos::protos::{
@@ -151,7 +151,12 @@ fn validate(
         tracing::warn!(%channel, error = %e, "access denied");
         format!("access denied: channel [{channel}] creator org unknown, creator is malformed")
     })?;
-    let generic = || format!("access denied: channel [{channel}] creator org [{}]", creator.msp_id());
+    let generic = || {
+        format!(
+            "access denied: channel [{channel}] creator org [{}]",
+            creator.msp_id()
+        )
+    };
     if let Err(e) = &creator.validity {
         tracing::warn!(%channel, error = %e, "access denied: identity is not valid");
         return Err(generic());
@@ -285,9 +290,16 @@ async fn endorse(
         return Err(format!("make sure the chaincode {cc} has been successfully defined on channel {channel_id} and try again: chaincode definition for '{cc}' exists, but chaincode is not installed"));
     }
     let mut sim = TxSimulator::new(snapshot, &txid);
-    let sim_err = |e: String| format!("error in simulation: failed to execute transaction {txid}: {e}");
-    check_invocation(&mut sim, cc, &def.version, def.init_required, up.input.is_init)
-        .map_err(|e| sim_err(format!("invalid invocation: {e}")))?;
+    let sim_err =
+        |e: String| format!("error in simulation: failed to execute transaction {txid}: {e}");
+    check_invocation(
+        &mut sim,
+        cc,
+        &def.version,
+        def.init_required,
+        up.input.is_init,
+    )
+    .map_err(|e| sim_err(format!("invalid invocation: {e}")))?;
     let params = TxParams {
         channel_id: channel_id.to_string(),
         txid: txid.clone(),
@@ -300,7 +312,11 @@ async fn endorse(
         .await
         .map_err(|e| format!("error in simulation: {e}"))?;
     // Per Fabric, a response ≥ 400 carries no event.
-    let event = if res.status >= ERROR_THRESHOLD { None } else { event };
+    let event = if res.status >= ERROR_THRESHOLD {
+        None
+    } else {
+        event
+    };
     let results: SimulationResults = params
         .simulator
         .lock()
@@ -419,8 +435,9 @@ fn build_interest(sim: &SimulationResults) -> Result<ChaincodeInterest, String> 
             for meta in keys.values() {
                 match meta.get(VALIDATION_PARAMETER) {
                     Some(vp) => {
-                        let p = SignaturePolicyEnvelope::decode(vp.as_slice())
-                            .map_err(|e| format!("error unmarshalling SignaturePolicyEnvelope: {e}"))?;
+                        let p = SignaturePolicyEnvelope::decode(vp.as_slice()).map_err(|e| {
+                            format!("error unmarshalling SignaturePolicyEnvelope: {e}")
+                        })?;
                         sbe.entry(ns.clone()).or_default().push(p);
                     }
                     None => {

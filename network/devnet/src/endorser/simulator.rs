@@ -78,7 +78,8 @@ struct NsBuilder {
 
 /// The committed metadata of each key a transaction writes: namespace → collection ("" for
 /// public) → key → metadata entries. The endorser derives the `ChaincodeInterest` from it.
-pub type WritesetMetadata = BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<u8>>>>>;
+pub type WritesetMetadata =
+    BTreeMap<String, BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<u8>>>>>;
 
 /// What a finished simulation produced.
 #[derive(Debug, Default, Clone)]
@@ -129,7 +130,9 @@ pub struct TxSimulator {
 
 impl std::fmt::Debug for TxSimulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TxSimulator").field("txid", &self.txid).finish()
+        f.debug_struct("TxSimulator")
+            .field("txid", &self.txid)
+            .finish()
     }
 }
 
@@ -279,7 +282,8 @@ impl TxSimulator {
             )));
         }
         self.coll(ns, coll).hashed_reads.insert(key_hash, hash_ver);
-        self.private_reads.insert((ns.to_string(), coll.to_string()));
+        self.private_reads
+            .insert((ns.to_string(), coll.to_string()));
         Ok(pvt.map(|v| v.value))
     }
 
@@ -322,7 +326,11 @@ impl TxSimulator {
         self.check_write()?;
         let is_delete = value.is_empty();
         let key_hash = sha256(key.as_bytes());
-        let value_hash = if is_delete { Vec::new() } else { sha256(&value) };
+        let value_hash = if is_delete {
+            Vec::new()
+        } else {
+            sha256(&value)
+        };
         let c = self.coll(ns, coll);
         c.has_pvt = true;
         c.hashed_writes.insert(
@@ -429,7 +437,10 @@ impl TxSimulator {
     }
 
     /// The next result of a range scan (key, value), updating its recorded range info.
-    pub fn range_next(&mut self, scan: &mut RangeScan) -> Result<Option<(String, Vec<u8>)>, SimError> {
+    pub fn range_next(
+        &mut self,
+        scan: &mut RangeScan,
+    ) -> Result<Option<(String, Vec<u8>)>, SimError> {
         if scan.exhausted || scan.limit.is_some_and(|l| scan.returned >= l) {
             scan.info.itr_exhausted = true;
             scan.info.end_key = scan.end_key.clone();

@@ -130,7 +130,9 @@ mod proto_b64 {
     pub fn serialize<S: Serializer>(v: &CollectionConfigPackage, s: S) -> Result<S::Ok, S::Error> {
         super::b64::serialize(&v.encode_to_vec(), s)
     }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CollectionConfigPackage, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<CollectionConfigPackage, D::Error> {
         let b = super::b64::deserialize(d)?;
         CollectionConfigPackage::decode(b.as_slice()).map_err(serde::de::Error::custom)
     }
@@ -148,7 +150,11 @@ pub struct CollectionInfo {
 
 impl CollectionInfo {
     fn new(config: StaticCollectionConfig) -> Result<Self, PolicyError> {
-        let env = match config.member_orgs_policy.as_ref().and_then(|p| p.payload.as_ref()) {
+        let env = match config
+            .member_orgs_policy
+            .as_ref()
+            .and_then(|p| p.payload.as_ref())
+        {
             Some(collection_policy_config::Payload::SignaturePolicy(env)) => env.clone(),
             None => {
                 return Err(PolicyError::Malformed(format!(
@@ -300,7 +306,8 @@ impl PeerChannel {
             };
             collections.insert(sc.name.clone(), CollectionInfo::new(sc.clone())?);
         }
-        self.support.install(&def.package_id, def.connection.clone())?;
+        self.support
+            .install(&def.package_id, def.connection.clone())?;
         let ctx = self.context();
         ctx.define_chaincode(&def.name, policy.clone());
         for (name, c) in &collections {
@@ -319,7 +326,11 @@ impl PeerChannel {
 
     /// The definition of chaincode `name`, if defined.
     pub fn chaincode(&self, name: &str) -> Option<Arc<DefinedChaincode>> {
-        self.chaincodes.read().expect("chaincodes").get(name).cloned()
+        self.chaincodes
+            .read()
+            .expect("chaincodes")
+            .get(name)
+            .cloned()
     }
 
     /// Every defined chaincode, by name.
@@ -376,7 +387,10 @@ impl NodeResolver {
 impl ChaincodeResolver for NodeResolver {
     fn resolve(&self, channel: &str, name: &str) -> Option<(String, String)> {
         let d = self.channel(channel)?.chaincode(name)?;
-        Some((d.definition.package_id.clone(), d.definition.version.clone()))
+        Some((
+            d.definition.package_id.clone(),
+            d.definition.version.clone(),
+        ))
     }
 
     fn collection_access(
@@ -409,7 +423,10 @@ fn collection_permission(
     if member {
         return Ok((true, true));
     }
-    Ok((!info.config.member_only_read, !info.config.member_only_write))
+    Ok((
+        !info.config.member_only_read,
+        !info.config.member_only_write,
+    ))
 }
 
 impl PeerNode {

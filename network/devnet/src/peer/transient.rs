@@ -112,7 +112,9 @@ impl TransientStore {
                     .flat_map(|c| c.ns_pvt_rwset.iter())
                     .filter(|n| &n.namespace == ns)
                     .flat_map(|n| n.collection_pvt_rwset.iter())
-                    .find(|c| &c.collection_name == coll && Sha256::digest(&c.rwset)[..] == hash[..])
+                    .find(|c| {
+                        &c.collection_name == coll && Sha256::digest(&c.rwset)[..] == hash[..]
+                    })
                     .or_else(|| {
                         // None matches: hand over the first, the committer reports the mismatch.
                         e.candidates
@@ -189,10 +191,7 @@ fn block_pvt_hashes(block: &Block) -> Vec<(String, CollHashes)> {
             for ns in rw.ns_rwset {
                 for c in ns.collection_hashed_rwset {
                     if !c.pvt_rwset_hash.is_empty() {
-                        hashes.push((
-                            (ns.namespace.clone(), c.collection_name),
-                            c.pvt_rwset_hash,
-                        ));
+                        hashes.push(((ns.namespace.clone(), c.collection_name), c.pvt_rwset_hash));
                     }
                 }
             }
