@@ -402,6 +402,55 @@ async fn plans_follow_key_level_policies_and_reads_are_access_checked() {
     );
     drop(blocks);
 
+    // Private data: written through the transient map into ServiceCentre's implicit
+    // collection, it is delivered with the block to ServiceCentre's clients only.
+    let coll = "_implicit_org_ServiceCentreMSP";
+    let (_, c) = contract
+        .new_proposal("putp")
+        .string_args(&[coll, "secret-key"])
+        .transient("value", b"secret-value".to_vec())
+        .submit_async()
+        .await
+        .unwrap();
+    let pst = c.status().await.unwrap();
+    assert!(pst.successful, "{pst:?}");
+    let private_of = |gw: Gateway| async move {
+        let mut blocks = gw
+            .network(CH)
+            .block_events(
+                BlockEventsKind::WithPrivateData,
+                &EventsOptions::start_block(pst.block_number),
+            )
+            .await
+            .unwrap();
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), blocks.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let DeliverEvent::WithPrivateData(bp) = ev else {
+            panic!("block with private data expected");
+        };
+        assert_eq!(bp.block.unwrap().header.unwrap().number, pst.block_number);
+        bp.private_data_map
+    };
+    let mine = private_of(gateway(&summary, "ServiceCentre", "clerk2")).await;
+    let tx_pvt = mine
+        .values()
+        .next()
+        .expect("the member gets the private write set");
+    let cp = &tx_pvt.ns_pvt_rwset[0].collection_pvt_rwset[0];
+    assert_eq!(cp.collection_name, coll);
+    let kv =
+        <fabric_protos::kvrwset::KvrwSet as prost::Message>::decode(cp.rwset.as_slice()).unwrap();
+    assert_eq!(kv.writes[0].key, "secret-key");
+    assert_eq!(kv.writes[0].value, b"secret-value");
+    let theirs = private_of(gateway(&summary, "Regulator", "auditor1")).await;
+    assert!(
+        theirs.is_empty(),
+        "a non-member gets the block without private data"
+    );
+
     // A client of an organisation outside the channel may not read its commit statuses or
     // blocks.
     let civil = {

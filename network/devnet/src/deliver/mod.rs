@@ -152,7 +152,8 @@ fn is_config_block(block: &Block) -> bool {
 }
 
 /// Serves one deliver stream: reads SeekInfo envelopes and answers blocks (turned into the
-/// response type by `block`) and statuses (by `status`), as described in the module docs.
+/// response type by `block`, which also gets the requester's serialized identity) and statuses
+/// (by `status`), as described in the module docs.
 pub fn serve<R, L, B, S>(
     mut inbound: tonic::Streaming<Envelope>,
     lookup: L,
@@ -162,7 +163,7 @@ pub fn serve<R, L, B, S>(
 where
     R: Send + 'static,
     L: Fn(&str) -> Option<DeliverSource> + Send + Sync + 'static,
-    B: Fn(&DeliverSource, Block) -> R + Send + Sync + 'static,
+    B: Fn(&DeliverSource, &[u8], Block) -> R + Send + Sync + 'static,
     S: Fn(Status) -> R + Send + Sync + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -194,7 +195,7 @@ async fn deliver_blocks<R, L, B>(
 ) -> Option<Status>
 where
     L: Fn(&str) -> Option<DeliverSource>,
-    B: Fn(&DeliverSource, Block) -> R,
+    B: Fn(&DeliverSource, &[u8], Block) -> R,
 {
     let Some(req) = parse(env) else {
         return Some(Status::BadRequest);
@@ -277,7 +278,11 @@ where
             block.data = None;
         }
         let sent = block.header.as_ref().map_or(0, |h| h.number);
-        if tx.send(Ok(block_fn(&src, block))).await.is_err() {
+        if tx
+            .send(Ok(block_fn(&src, &req.creator, block)))
+            .await
+            .is_err()
+        {
             return None;
         }
         if sent == stop_num {
@@ -352,13 +357,145 @@ pub fn filtered_block(channel: &str, block: &Block) -> FilteredBlock {
     }
 }
 
+/// The private write sets of a block's valid transactions that this peer holds and the
+/// requester may read (its organisation is a member of the collection), by transaction index —
+/// what DeliverWithPrivateData attaches to a block.
+///
+/// The ledger keeps each private key's current value (with its hash on chain), not a
+/// per-transaction private data store, so a write is reported when the key's current value still
+/// has the hash the transaction wrote; writes overwritten later and deletes (whose key is gone)
+/// cannot be reconstructed and are left out.
+pub fn private_data(
+    src: &DeliverSource,
+    requester: &[u8],
+    block: &Block,
+    members: &(dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync),
+) -> std::collections::BTreeMap<u64, fabric_protos::rwset::TxPvtReadWriteSet> {
+    use fabric_protos::kvrwset::{KvWrite, KvrwSet};
+    use fabric_protos::rwset::{
+        tx_read_write_set::DataModel, CollectionPvtReadWriteSet, NsPvtReadWriteSet,
+        TxPvtReadWriteSet,
+    };
+    use sha2::{Digest, Sha256};
+
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(requester) = fabric_common::identity::Identity::from_serialized(requester) else {
+        return out;
+    };
+    let channel = src.ledger.channel();
+    let filter = block
+        .metadata
+        .as_ref()
+        .and_then(|m| {
+            m.metadata
+                .get(fabric_protos::common::BlockMetadataIndex::TransactionsFilter as usize)
+        })
+        .cloned()
+        .unwrap_or_default();
+    let Ok(snap) = src.ledger.snapshot() else {
+        return out;
+    };
+    // key hash → (key, value) per collection, built on first use.
+    let mut index: std::collections::HashMap<
+        (String, String),
+        std::collections::HashMap<Vec<u8>, (String, Vec<u8>)>,
+    > = Default::default();
+    for (i, d) in block.data.iter().flat_map(|d| d.data.iter()).enumerate() {
+        if filter.get(i).copied() != Some(fabric_protos::protos::TxValidationCode::Valid as u8) {
+            continue;
+        }
+        let Ok(tx) = fabric_common::tx::unpack_envelope_bytes(d) else {
+            continue;
+        };
+        let Some(action) = tx.actions.first() else {
+            continue;
+        };
+        if action.chaincode_action.results.is_empty() {
+            continue;
+        }
+        let Ok(rw) = crate::ledger::TxRwSet::decode(&action.chaincode_action.results) else {
+            continue;
+        };
+        let mut ns_sets = Vec::new();
+        for ns in &rw.ns_rwsets {
+            let mut colls = Vec::new();
+            for c in &ns.coll_hashed {
+                let readable = members(channel, &ns.namespace, &c.collection)
+                    .is_some_and(|m| m.iter().any(|o| o == requester.msp_id()));
+                if !readable || !src.context.is_local_member(&ns.namespace, &c.collection) {
+                    continue;
+                }
+                let idx = index
+                    .entry((ns.namespace.clone(), c.collection.clone()))
+                    .or_insert_with(|| {
+                        snap.private_range(&ns.namespace, &c.collection, "", "")
+                            .map(|r| {
+                                r.filter_map(Result::ok)
+                                    .map(|(k, v)| {
+                                        (Sha256::digest(k.as_bytes()).to_vec(), (k, v.value))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    });
+                let writes: Vec<KvWrite> = c
+                    .hashed
+                    .hashed_writes
+                    .iter()
+                    .filter(|w| !w.is_delete)
+                    .filter_map(|w| {
+                        let (key, value) = idx.get(&w.key_hash)?;
+                        (Sha256::digest(value)[..] == w.value_hash[..]).then(|| KvWrite {
+                            key: key.clone(),
+                            is_delete: false,
+                            value: value.clone(),
+                        })
+                    })
+                    .collect();
+                if writes.is_empty() {
+                    continue;
+                }
+                colls.push(CollectionPvtReadWriteSet {
+                    collection_name: c.collection.clone(),
+                    rwset: KvrwSet {
+                        writes,
+                        ..Default::default()
+                    }
+                    .encode_to_vec(),
+                });
+            }
+            if !colls.is_empty() {
+                ns_sets.push(NsPvtReadWriteSet {
+                    namespace: ns.namespace.clone(),
+                    collection_pvt_rwset: colls,
+                });
+            }
+        }
+        if !ns_sets.is_empty() {
+            out.insert(
+                i as u64,
+                TxPvtReadWriteSet {
+                    data_model: DataModel::Kv as i32,
+                    ns_pvt_rwset: ns_sets,
+                },
+            );
+        }
+    }
+    out
+}
+
 /// Looks up a channel of a peer for its Deliver service.
 pub type ChannelLookup = Arc<dyn Fn(&str) -> Option<(Ledger, Arc<ChannelContext>)> + Send + Sync>;
+
+/// The member organisations of a collection: `(channel, chaincode, collection)` → MSP IDs, or
+/// `None` when the collection is not defined.
+pub type CollectionMembers = Arc<dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync>;
 
 /// The peer's `Deliver` gRPC service over its channels' ledgers.
 #[derive(Clone)]
 pub struct PeerDeliverService {
     lookup: ChannelLookup,
+    members: Option<CollectionMembers>,
 }
 
 impl std::fmt::Debug for PeerDeliverService {
@@ -370,7 +507,16 @@ impl std::fmt::Debug for PeerDeliverService {
 impl PeerDeliverService {
     /// A Deliver service answering for the channels `lookup` knows.
     pub fn new(lookup: ChannelLookup) -> Self {
-        PeerDeliverService { lookup }
+        PeerDeliverService {
+            lookup,
+            members: None,
+        }
+    }
+
+    /// Serves private data with DeliverWithPrivateData, to members of each collection.
+    pub fn with_collections(mut self, members: CollectionMembers) -> Self {
+        self.members = Some(members);
+        self
     }
 
     /// The tonic server for this service.
@@ -413,7 +559,7 @@ impl Deliver for PeerDeliverService {
         let s = serve(
             request.into_inner(),
             self.source_lookup(),
-            |_, b| DeliverResponse {
+            |_, _, b| DeliverResponse {
                 r#type: Some(fabric_protos::protos::deliver_response::Type::Block(b)),
             },
             status_response,
@@ -430,7 +576,7 @@ impl Deliver for PeerDeliverService {
         let s = serve(
             request.into_inner(),
             self.source_lookup(),
-            |src, b| DeliverResponse {
+            |src, _, b| DeliverResponse {
                 r#type: Some(
                     fabric_protos::protos::deliver_response::Type::FilteredBlock(filtered_block(
                         src.ledger.channel(),
@@ -449,21 +595,25 @@ impl Deliver for PeerDeliverService {
         &self,
         request: tonic::Request<tonic::Streaming<Envelope>>,
     ) -> Result<tonic::Response<Self::DeliverWithPrivateDataStream>, tonic::Status> {
-        // The ledger keeps private data by key (current values), not per transaction, so the
-        // per-transaction private write sets of past blocks cannot be reconstructed: blocks are
-        // sent with an empty private data map.
+        let members = self.members.clone();
         let s = serve(
             request.into_inner(),
             self.source_lookup(),
-            |_, b| DeliverResponse {
-                r#type: Some(
-                    fabric_protos::protos::deliver_response::Type::BlockAndPrivateData(
-                        BlockAndPrivateData {
-                            block: Some(b),
-                            private_data_map: Default::default(),
-                        },
+            move |src, creator, b| {
+                let private_data_map = match &members {
+                    Some(m) => private_data(src, creator, &b, m.as_ref()),
+                    None => Default::default(),
+                };
+                DeliverResponse {
+                    r#type: Some(
+                        fabric_protos::protos::deliver_response::Type::BlockAndPrivateData(
+                            BlockAndPrivateData {
+                                block: Some(b),
+                                private_data_map,
+                            },
+                        ),
                     ),
-                ),
+                }
             },
             status_response,
         );

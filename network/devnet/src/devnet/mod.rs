@@ -504,6 +504,12 @@ impl Devnet {
                 node.channel(ch)
                     .map(|c| (c.ledger().clone(), c.context().clone()))
             });
+            let node = p.node.clone();
+            let members = Arc::new(move |ch: &str, ns: &str, coll: &str| {
+                let pc = node.channel(ch)?;
+                let cc = pc.chaincode(ns)?;
+                cc.collection(pc.context(), coll).map(|c| c.member_orgs)
+            });
             let gateway = GatewayService::new(
                 Arc::new(p.node.clone()),
                 all.clone(),
@@ -515,7 +521,11 @@ impl Devnet {
                 .map_err(|e| DevnetError::Corrupt("peer TLS".into(), e.to_string()))?
                 .tcp_nodelay(true)
                 .add_service(p.node.endorser_service())
-                .add_service(PeerDeliverService::new(lookup).server())
+                .add_service(
+                    PeerDeliverService::new(lookup)
+                        .with_collections(members)
+                        .server(),
+                )
                 .add_service(gateway.server());
             servers.push(spawn_server(l, router));
         }
@@ -779,13 +789,12 @@ impl Devnet {
                 let _ = tx.send(());
             }
         }
+        // One grace period for all servers together; whatever still runs then (a client
+        // holding a stream open) is stopped hard.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         for s in self.servers.drain(..) {
-            // A server with open streams is stopped hard after a grace period.
             let abort = s.task.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(2), s.task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, s.task).await.is_err() {
                 abort.abort();
             }
         }

@@ -196,7 +196,7 @@ impl AtomicBroadcast for AtomicBroadcastService {
         let stream = deliver::serve(
             request.into_inner(),
             lookup,
-            |_, b| DeliverResponse {
+            |_, _, b| DeliverResponse {
                 r#type: Some(Type::Block(b)),
             },
             |s| DeliverResponse {

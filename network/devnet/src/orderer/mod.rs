@@ -62,6 +62,9 @@ pub enum OrdererError {
     /// The chain has been halted.
     #[error("chain is halted")]
     Halted,
+    /// A registered sink could not be caught up.
+    #[error("catching up a peer: {0}")]
+    Sink(String),
 }
 
 /// Something that commits the blocks of one channel, in order: a joined peer's channel.
@@ -171,7 +174,7 @@ impl Chain {
         }
         match ack_rx.recv() {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(OrdererError::Ledger(LedgerError::Corrupt(e))),
+            Ok(Err(e)) => Err(OrdererError::Sink(e)),
             Err(_) => Err(OrdererError::Halted),
         }
     }
