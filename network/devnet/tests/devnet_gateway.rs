@@ -183,6 +183,23 @@ async fn gateway_end_to_end_on_an_up_devnet_and_restart_keeps_the_ledger() {
         "no peers available to evaluate chaincode nope in channel police-service"
     );
 
+    // Transient data is never sent to organisations outside the collection: the majority
+    // policy needs a second organisation, which is not a member of ServiceCentre's implicit
+    // collection.
+    let err = contract
+        .new_proposal("putp")
+        .string_args(&["_implicit_org_ServiceCentreMSP", "k"])
+        .transient("value", b"secret".to_vec())
+        .submit_async()
+        .await
+        .unwrap_err();
+    let (code, msg, _) = status_of(&err);
+    assert_eq!(code, tonic::Code::FailedPrecondition);
+    assert_eq!(
+        msg,
+        "requires endorsement from organisation(s) that are not in the distribution policy of the private data collection(s): [_implicit_org_ServiceCentreMSP]; retry specifying trusted endorsing organizations to protect transient data"
+    );
+
     // Chaincode events from the block of a transaction that emits one.
     let (_, commit) = contract
         .submit_async("event", &["issued", "payload-1"])

@@ -294,6 +294,17 @@ impl EndorsingPeer for PeerNode {
             context: c.context().clone(),
         })
     }
+    fn collection_members(
+        &self,
+        channel: &str,
+        chaincode: &str,
+        collection: &str,
+    ) -> Option<Vec<String>> {
+        let pc = PeerNode::channel(self, channel)?;
+        let cc = pc.chaincode(chaincode)?;
+        cc.collection(pc.context(), collection)
+            .map(|c| c.member_orgs)
+    }
     fn process_proposal(
         &self,
         proposal: SignedProposal,

@@ -72,6 +72,20 @@ pub trait EndorsingPeer: Send + Sync + 'static {
     fn identity(&self) -> Vec<u8>;
     /// The peer's view of a channel it has joined.
     fn channel(&self, channel: &str) -> Option<ChannelView>;
+    /// The member organisations of a private data collection of `chaincode` on `channel`, or
+    /// `None` when the collection is unknown. The default knows implicit organisation
+    /// collections only.
+    fn collection_members(
+        &self,
+        channel: &str,
+        chaincode: &str,
+        collection: &str,
+    ) -> Option<Vec<String>> {
+        let _ = (channel, chaincode);
+        collection
+            .strip_prefix("_implicit_org_")
+            .map(|m| vec![m.to_string()])
+    }
     /// Runs the endorser's `ProcessProposal`.
     fn process_proposal(
         &self,
@@ -514,6 +528,42 @@ impl GatewayService {
     }
 }
 
+impl GatewayService {
+    /// The collections a proposal response touches and the organisations that are members of
+    /// all of them.
+    fn collection_scope(
+        &self,
+        first: &Endorser,
+        channel: &str,
+        pr: &ProposalResponse,
+    ) -> (Vec<String>, BTreeSet<String>) {
+        let mut names = Vec::new();
+        let mut allowed: Option<BTreeSet<String>> = None;
+        let rwset = ProposalResponsePayload::decode(pr.payload.as_slice())
+            .ok()
+            .and_then(|prp| ChaincodeAction::decode(prp.extension.as_slice()).ok())
+            .filter(|a| !a.results.is_empty())
+            .and_then(|a| TxRwSet::decode(&a.results).ok())
+            .unwrap_or_default();
+        for ns in &rwset.ns_rwsets {
+            for c in &ns.coll_hashed {
+                names.push(c.collection.clone());
+                let members: BTreeSet<String> = first
+                    .peer
+                    .collection_members(channel, &ns.namespace, &c.collection)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                allowed = Some(match allowed {
+                    None => members,
+                    Some(a) => a.intersection(&members).cloned().collect(),
+                });
+            }
+        }
+        (names, allowed.unwrap_or_default())
+    }
+}
+
 fn evaluate(ctx: &ChannelContext, p: &EndorsementPolicy, ids: &[Arc<CheckedIdentity>]) -> bool {
     match p {
         EndorsementPolicy::Signature(rule) => rule.evaluate(&ctx.msps, ids),
@@ -848,7 +898,23 @@ impl Gateway for GatewayService {
                         "no combination of peers can be derived which satisfy the endorsement policy: {e}"
                     ))
                 })?;
-            let layouts = self.layouts(&view, &by_org, &reqs, &first_e.msp_id);
+            let mut layouts = self.layouts(&view, &by_org, &reqs, &first_e.msp_id);
+            if p.has_transient {
+                // Transient data goes only to organisations in the distribution of every
+                // collection the transaction touches (Fabric asks discovery for collection
+                // members only when transient data is involved).
+                let (collections, allowed) = self.collection_scope(&first_e, &p.channel, &first_pr);
+                if !collections.is_empty() {
+                    let unrestricted = !layouts.is_empty();
+                    layouts.retain(|l| l.iter().all(|o| allowed.contains(o)));
+                    if layouts.is_empty() && unrestricted {
+                        return Err(RpcStatus::failed_precondition(format!(
+                            "requires endorsement from organisation(s) that are not in the distribution policy of the private data collection(s): [{}]; retry specifying trusted endorsing organizations to protect transient data",
+                            collections.join(" ")
+                        )));
+                    }
+                }
+            }
             if layouts.is_empty() {
                 return Err(RpcStatus::failed_precondition(
                     "no combination of peers can be derived which satisfy the endorsement policy: cannot satisfy any principal combination",
