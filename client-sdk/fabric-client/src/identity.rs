@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fabric_common::crypto::{self, CryptoError, PublicKey, Signer as _, SigningKey};
+use fabric_common::identity::Certificate;
 use prost::Message as _;
 use sha2::Digest as _;
 use thiserror::Error;
@@ -283,26 +284,56 @@ impl Identity {
     }
 }
 
-/// Decodes the first `CERTIFICATE` block of a PEM text into DER.
-pub(crate) fn pem_certificate_der(pem: &[u8]) -> Result<Vec<u8>, IdentityError> {
-    let (_, block) = x509_parser::pem::parse_x509_pem(pem)
-        .map_err(|e| IdentityError::InvalidCertificate(format!("not PEM: {e}")))?;
-    if block.label != "CERTIFICATE" {
-        return Err(IdentityError::InvalidCertificate(format!(
-            "expected a CERTIFICATE block, found {}",
-            block.label
-        )));
-    }
-    Ok(block.contents)
+/// The P-256 public key of a PEM certificate, parsed by `fabric-common` (the workspace's one
+/// X.509 reader, the same the chaincode and the devnet's MSP use).
+pub(crate) fn certificate_public_key(pem: &[u8]) -> Result<PublicKey, IdentityError> {
+    Ok(parse_certificate(pem)?.public_key().clone())
 }
 
-/// The P-256 public key of a PEM certificate.
-pub(crate) fn certificate_public_key(pem: &[u8]) -> Result<PublicKey, IdentityError> {
-    let der = pem_certificate_der(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| IdentityError::InvalidCertificate(e.to_string()))?;
-    PublicKey::from_spki_der(cert.public_key().raw)
-        .map_err(|e| IdentityError::InvalidCertificate(format!("public key: {e}")))
+/// Parses the first PEM block of a certificate text with `fabric-common`.
+pub(crate) fn parse_certificate(pem: &[u8]) -> Result<Certificate, IdentityError> {
+    Certificate::from_pem(pem).map_err(|e| IdentityError::InvalidCertificate(e.to_string()))
+}
+
+impl TryFrom<&fabric_common::identity::Identity> for Identity {
+    type Error = IdentityError;
+
+    /// The same identity as `fabric-common` models it (MSP ID and PEM certificate).
+    fn try_from(identity: &fabric_common::identity::Identity) -> Result<Self, IdentityError> {
+        Identity::new(identity.msp_id(), identity.cert_pem().to_vec())
+    }
+}
+
+/// A `fabric-common` signer (SHA-256 digests, low-S DER) behind this crate's [`Signer`]: digests
+/// of other lengths reduce to the 32 bytes a P-256 signer takes, as ECDSA itself does.
+struct CommonSigner(Arc<dyn crypto::Signer>);
+
+impl Signer for CommonSigner {
+    fn sign(&self, digest: &[u8]) -> Result<Vec<u8>, SignError> {
+        Ok(self.0.sign_digest(&p256_digest(digest))?)
+    }
+
+    fn sign_message(&self, message: &[u8], hash: HashAlgorithm) -> Result<Vec<u8>, SignError> {
+        match hash {
+            // One pass over the message where the underlying signer has a fast path (ring).
+            HashAlgorithm::Sha256 => Ok(self.0.sign(message)?),
+            other => self.sign(&other.digest(message)),
+        }
+    }
+}
+
+impl TryFrom<fabric_common::identity::SigningIdentity> for SigningIdentity {
+    type Error = IdentityError;
+
+    /// A `fabric-common` signing identity (e.g. from its MSP directory reader), hashing with
+    /// SHA-256.
+    fn try_from(signing: fabric_common::identity::SigningIdentity) -> Result<Self, IdentityError> {
+        let identity = Identity::try_from(signing.identity())?;
+        Ok(SigningIdentity::new(
+            identity,
+            Arc::new(CommonSigner(Arc::clone(signing.signer()))),
+        ))
+    }
 }
 
 /// An identity together with the signer that proves it.

@@ -3,36 +3,38 @@
 //! `tlscacerts/`, optional `config.yaml` with Node OUs).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use crate::identity::{
-    certificate_public_key, Identity, IdentityError, PrivateKeySigner, SigningIdentity,
-};
+use fabric_common::crypto::SigningKey;
+use fabric_common::msp::{self as common_msp, MspConfigYaml, MspError};
+
+use crate::identity::{Identity, IdentityError, SigningIdentity};
+
+/// Maps `fabric-common`'s MSP errors onto this crate's identity errors.
+fn from_msp(e: MspError) -> IdentityError {
+    match e {
+        MspError::Io { path, source } => IdentityError::Io { path, source },
+        MspError::NoMatchingKey(keystore) => IdentityError::KeyNotFound(keystore),
+        MspError::Certificate { path, source } => {
+            IdentityError::InvalidCertificate(format!("{path}: {source}"))
+        }
+        MspError::Key(e) => IdentityError::InvalidKey(e),
+        other => IdentityError::Malformed {
+            what: "MSP directory".into(),
+            message: other.to_string(),
+        },
+    }
+}
 
 /// Reads the signing identity of an MSP directory: the first certificate in `signcerts/` and the
-/// private key in `keystore/` whose public key matches it (files are tried in name order).
+/// private key in `keystore/` whose public key matches it (`<SKI>_sk` first, then every other
+/// file in name order; files that are not keys are skipped). The reading is `fabric-common`'s,
+/// the same the devnet's peers use.
 pub fn load_signing_identity(
     msp_id: &str,
     msp_dir: impl AsRef<Path>,
 ) -> Result<SigningIdentity, IdentityError> {
-    let dir = msp_dir.as_ref();
-    let cert_path = first_file(&dir.join("signcerts"))?;
-    let cert = std::fs::read(&cert_path).map_err(|e| IdentityError::io(&cert_path, e))?;
-    let public = certificate_public_key(&cert)?;
-    let keystore = dir.join("keystore");
-    for path in sorted_files(&keystore)? {
-        let Ok(pem) = std::fs::read(&path) else {
-            continue;
-        };
-        // Keystores may hold other keys (or non-key files): skip what does not parse or match.
-        if let Ok(key) = PrivateKeySigner::from_pem(&pem) {
-            if *key.public_key() == public {
-                let identity = Identity::new(msp_id, cert)?;
-                return Ok(SigningIdentity::new(identity, Arc::new(key)));
-            }
-        }
-    }
-    Err(IdentityError::KeyNotFound(keystore))
+    let signing = common_msp::read_signing_identity(msp_dir.as_ref(), msp_id).map_err(from_msp)?;
+    SigningIdentity::try_from(signing)
 }
 
 /// Reads only the identity (certificate) of an MSP directory.
@@ -41,18 +43,14 @@ pub fn load_identity(msp_id: &str, msp_dir: impl AsRef<Path>) -> Result<Identity
     Identity::from_pem_file(msp_id, cert_path)
 }
 
-fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>, IdentityError> {
+fn first_file(dir: &Path) -> Result<PathBuf, IdentityError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| IdentityError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    Ok(files)
-}
-
-fn first_file(dir: &Path) -> Result<PathBuf, IdentityError> {
-    sorted_files(dir)?
+    files
         .into_iter()
         .next()
         .ok_or_else(|| IdentityError::Malformed {
@@ -81,31 +79,24 @@ pub struct MspDirContents {
     pub node_ous: bool,
 }
 
-/// Writes an MSP directory, creating folders as needed; the key file is readable by its owner only.
+fn pem_text(what: &str, pem: &[u8]) -> Result<String, IdentityError> {
+    String::from_utf8(pem.to_vec()).map_err(|_| IdentityError::Malformed {
+        what: what.into(),
+        message: "PEM is not UTF-8 text".into(),
+    })
+}
+
+/// Writes an MSP directory, creating folders as needed; the key file is readable by its owner
+/// only. The layout and writing are `fabric-common`'s (fabric-ca-client's layout).
 pub fn write_msp_dir(
     dir: impl AsRef<Path>,
     contents: &MspDirContents,
 ) -> Result<(), IdentityError> {
-    let dir = dir.as_ref();
     let stem = if contents.ca_file_stem.is_empty() {
         "ca-cert"
     } else {
         contents.ca_file_stem.as_str()
     };
-    let write = |sub: &str, name: &str, data: &[u8]| -> Result<PathBuf, IdentityError> {
-        let folder = dir.join(sub);
-        std::fs::create_dir_all(&folder).map_err(|e| IdentityError::io(&folder, e))?;
-        let path = folder.join(name);
-        std::fs::write(&path, data).map_err(|e| IdentityError::io(&path, e))?;
-        Ok(path)
-    };
-    write("signcerts", "cert.pem", &contents.signcert_pem)?;
-    if let Some(key_pem) = &contents.private_key_pem {
-        let key = PrivateKeySigner::from_pem(key_pem.as_bytes())?;
-        let name = format!("{}_sk", hex::encode(key.public_key().ski()));
-        let path = write("keystore", &name, key_pem.as_bytes())?;
-        restrict_to_owner(&path)?;
-    }
     let numbered = |i: usize| {
         if i == 0 {
             format!("{stem}.pem")
@@ -113,49 +104,38 @@ pub fn write_msp_dir(
             format!("{stem}-{i}.pem")
         }
     };
-    for (i, pem) in contents.cacerts_pem.iter().enumerate() {
-        write("cacerts", &numbered(i), pem)?;
-    }
-    for (i, pem) in contents.intermediatecerts_pem.iter().enumerate() {
-        write("intermediatecerts", &numbered(i), pem)?;
-    }
-    for (i, pem) in contents.tlscacerts_pem.iter().enumerate() {
-        write("tlscacerts", &numbered(i), pem)?;
-    }
-    if contents.node_ous {
-        let ca = format!("cacerts/{stem}.pem");
-        let mut yaml = String::from("NodeOUs:\n  Enable: true\n");
-        for (key, ou) in [
-            ("ClientOUIdentifier", "client"),
-            ("PeerOUIdentifier", "peer"),
-            ("AdminOUIdentifier", "admin"),
-            ("OrdererOUIdentifier", "orderer"),
-        ] {
-            yaml.push_str(&format!(
-                "  {key}:\n    Certificate: {ca}\n    OrganizationalUnitIdentifier: {ou}\n"
-            ));
-        }
-        let path = dir.join("config.yaml");
-        std::fs::write(&path, yaml).map_err(|e| IdentityError::io(&path, e))?;
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> Result<(), IdentityError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| IdentityError::io(path, e))
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) -> Result<(), IdentityError> {
-    Ok(())
+    let files = |what: &str, pems: &[Vec<u8>]| -> Result<Vec<(String, String)>, IdentityError> {
+        pems.iter()
+            .enumerate()
+            .map(|(i, pem)| Ok((numbered(i), pem_text(what, pem)?)))
+            .collect()
+    };
+    let key = contents
+        .private_key_pem
+        .as_deref()
+        .map(|pem| SigningKey::from_pem(pem.as_bytes()))
+        .transpose()?;
+    let common = common_msp::MspDirContents {
+        signcert: Some((
+            "cert.pem".into(),
+            pem_text("signing certificate", &contents.signcert_pem)?,
+        )),
+        key,
+        cacerts: files("CA certificate", &contents.cacerts_pem)?,
+        intermediatecerts: files("intermediate certificate", &contents.intermediatecerts_pem)?,
+        tlscacerts: files("TLS CA certificate", &contents.tlscacerts_pem)?,
+        admincerts: Vec::new(),
+        config: contents
+            .node_ous
+            .then(|| MspConfigYaml::standard_node_ous(&format!("cacerts/{stem}.pem"))),
+    };
+    common_msp::write_msp_dir(dir.as_ref(), &common).map_err(from_msp)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::PrivateKeySigner;
 
     #[test]
     fn written_msp_dir_loads_back_with_the_matching_key() {
@@ -191,6 +171,15 @@ mod tests {
         assert_eq!(signing.identity().credentials(), cert.as_slice());
         let sig = signing.sign(b"x").unwrap();
         key.public_key().verify(b"x", &sig).unwrap();
+        // Other hashes reach the key as the leftmost 256 bits of the digest, as ECDSA takes them.
+        let sig384 = signing
+            .clone()
+            .with_hash(crate::identity::HashAlgorithm::Sha384)
+            .sign(b"x")
+            .unwrap();
+        let d384 = crate::identity::HashAlgorithm::Sha384.digest(b"x");
+        let left: [u8; 32] = d384[..32].try_into().unwrap();
+        key.public_key().verify_digest(&left, &sig384).unwrap();
         std::fs::remove_file(dir.join(format!("keystore/{ski}_sk"))).unwrap();
         assert!(matches!(
             load_signing_identity("Org1MSP", &dir),

@@ -329,20 +329,10 @@ impl RevocationRequest {
 /// A certificate's serial number and authority key identifier, lowercase hex without leading
 /// zeros (the form Fabric CA stores and compares).
 pub fn certificate_serial_and_aki(pem: &[u8]) -> Result<(String, String), CaError> {
-    let der = crate::identity::pem_certificate_der(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| CaError::InvalidRequest(format!("certificate: {e}")))?;
-    let serial = format!("{:x}", cert.serial);
-    let mut aki = String::new();
-    for ext in cert.extensions() {
-        if let x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) =
-            ext.parsed_extension()
-        {
-            if let Some(id) = &a.key_identifier {
-                aki = hex::encode(id.0);
-            }
-        }
-    }
+    let cert = crate::identity::parse_certificate(pem)?;
+    // Big-endian bytes to hex without leading zeros (DER may carry a 0x00 sign byte).
+    let serial = trim_hex(&hex::encode(cert.serial()));
+    let aki = cert.authority_key_id().map(hex::encode).unwrap_or_default();
     if aki.is_empty() {
         return Err(CaError::InvalidRequest(
             "certificate has no authority key identifier".into(),
@@ -550,15 +540,8 @@ fn build_csr(
 
 /// The common name of a PEM certificate's subject.
 fn certificate_cn(pem: &[u8]) -> Result<String, CaError> {
-    let der = crate::identity::pem_certificate_der(pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| CaError::InvalidRequest(format!("certificate: {e}")))?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string);
+    let cert = crate::identity::parse_certificate(pem)?;
+    let cn = cert.subject().common_name().map(str::to_string);
     cn.ok_or_else(|| CaError::InvalidRequest("certificate has no common name".into()))
 }
 
