@@ -378,3 +378,43 @@ async fn the_grpc_endorser_service_serves_the_same_answers() {
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_endorsement_policy_replaces_the_chaincodes_for_its_writes() {
+    let net = Net::new(ANY).await;
+    let mut def = definition(CC, &net.package_id, &net.chaincode_address(), ANY);
+    let fabric_protos::protos::collection_config::Payload::StaticCollectionConfig(sc) =
+        def.collections.config[0].payload.as_mut().unwrap();
+    assert_eq!(sc.name, "shared");
+    sc.endorsement_policy = Some(
+        fabric_protos::protos::ApplicationPolicy::decode(
+            application_policy("OR('OrgBMSP.peer')").as_slice(),
+        )
+        .unwrap(),
+    );
+    for p in [&net.peer_a, &net.peer_b] {
+        p.channel(CH)
+            .unwrap()
+            .define_chaincode(def.clone())
+            .unwrap();
+    }
+    let t: &[(&str, &[u8])] = &[("value", b"v")];
+    let (prop, rs) = endorse(&net.client, &[&net.peer_a], &["putp", "shared", "k"], t).await;
+    let env = assemble(&net.client, &prop, &rs);
+    assert_eq!(
+        deliver(&[&net.peer_a, &net.peer_b], &[env])[0],
+        vec![Code::EndorsementPolicyFailure]
+    );
+    let codes = submit_with(
+        &net,
+        &net.client,
+        &[&net.peer_b],
+        &["putp", "shared", "k"],
+        t,
+    )
+    .await;
+    assert_eq!(codes, vec![Code::Valid, Code::Valid]);
+    // Public writes still follow the chaincode's policy.
+    let codes = submit(&net, &net.client, &[&net.peer_a], &["put", "pub", "v"]).await;
+    assert_eq!(codes[0], Code::Valid);
+}

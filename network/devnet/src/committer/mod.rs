@@ -121,6 +121,7 @@ pub struct ChannelContext {
     pub local_msp_id: String,
     chaincodes: RwLock<HashMap<String, EndorsementPolicy>>,
     collections: RwLock<HashMap<(String, String), HashSet<String>>>,
+    collection_policies: RwLock<HashMap<(String, String), EndorsementPolicy>>,
 }
 
 impl ChannelContext {
@@ -138,6 +139,7 @@ impl ChannelContext {
             local_msp_id: local_msp_id.to_string(),
             chaincodes: RwLock::new(HashMap::new()),
             collections: RwLock::new(HashMap::new()),
+            collection_policies: RwLock::new(HashMap::new()),
         }
     }
 
@@ -160,6 +162,34 @@ impl ChannelContext {
             (ns.to_string(), coll.to_string()),
             members.into_iter().collect(),
         );
+    }
+
+    /// Sets (or with `None` clears) a collection-level endorsement policy: writes to the
+    /// collection are checked against it instead of the chaincode's policy (Fabric's
+    /// `StaticCollectionConfig.endorsement_policy`, and `_lifecycle`'s implicit org collections).
+    pub fn define_collection_policy(
+        &self,
+        ns: &str,
+        coll: &str,
+        policy: Option<EndorsementPolicy>,
+    ) {
+        let mut m = self
+            .collection_policies
+            .write()
+            .expect("collection policies");
+        let k = (ns.to_string(), coll.to_string());
+        match policy {
+            Some(p) => m.insert(k, p),
+            None => m.remove(&k),
+        };
+    }
+
+    fn collection_policy(&self, ns: &str, coll: &str) -> Option<EndorsementPolicy> {
+        self.collection_policies
+            .read()
+            .expect("collection policies")
+            .get(&(ns.to_string(), coll.to_string()))
+            .cloned()
     }
 
     /// The endorsement policy of a defined chaincode.
@@ -595,6 +625,7 @@ impl Committer {
             };
             let mut cc_checked = false;
             let mut any_checked = false;
+            let mut checked_colls: HashSet<String> = HashSet::new();
             let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
             keys.extend(
                 nsrw.kv
@@ -640,7 +671,20 @@ impl Committer {
                         any_checked = true;
                     }
                     _ => {
-                        if !cc_checked {
+                        // A collection-level policy stands in for the chaincode's.
+                        let coll_policy = if coll.is_empty() {
+                            None
+                        } else {
+                            self.ctx.collection_policy(ns, coll)
+                        };
+                        if let Some(cp) = coll_policy {
+                            if checked_colls.insert(coll.clone()) {
+                                if !self.ctx.evaluate(&cp, &ids) {
+                                    return Ok(Code::EndorsementPolicyFailure);
+                                }
+                                any_checked = true;
+                            }
+                        } else if !cc_checked {
                             if !self.ctx.evaluate(policy, &ids) {
                                 return Ok(Code::EndorsementPolicyFailure);
                             }

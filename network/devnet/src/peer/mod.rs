@@ -312,6 +312,13 @@ impl PeerChannel {
         ctx.define_chaincode(&def.name, policy.clone());
         for (name, c) in &collections {
             ctx.define_collection(&def.name, name, c.member_orgs.iter().cloned());
+            let coll_policy = match &c.config.endorsement_policy {
+                Some(ap) if ap.r#type.is_some() => Some(
+                    EndorsementPolicy::from_application_policy(&ap.encode_to_vec())?,
+                ),
+                _ => None,
+            };
+            ctx.define_collection_policy(&def.name, name, coll_policy);
         }
         self.chaincodes.write().expect("chaincodes").insert(
             def.name.clone(),
