@@ -10,6 +10,9 @@
 //! cargo run -p elicense-sdk --example holder_grant -- holder.pem credential.json \
 //!     ServiceCentreMSP SC-0001 name id_number
 //! ```
+//!
+//! To relay it too: `ELICENSE_PROFILE=devnet/profiles/ServiceCentre.json
+//! ELICENSE_MSP_ID=ServiceCentreMSP ELICENSE_MSP_DIR=devnet/msp/ServiceCentre/holder1`.
 
 use elicense_sdk::fabric::{msp, profile::ConnectionProfile};
 use elicense_sdk::holder;

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! ELICENSE_PROFILE=devnet/profiles/PublicSecurity.json ELICENSE_MSP_ID=PublicSecurityMSP \
-//! ELICENSE_MSP_DIR=devnet/orgs/police/users/issuer1/msp \
+//! ELICENSE_MSP_DIR=devnet/msp/PublicSecurity/issuer1 \
 //! cargo run -p elicense-sdk --example issue -- police-service ID_CARD 000000123 holder.pub.pem \
 //!     credential.json name=张三 sex=男 ethnicity=汉 birth_date=1990-03-07 address=北京市东城区 \
 //!     id_number=110101199003070000 issuing_authority=北京市公安局 valid_from=2020-01-01 \

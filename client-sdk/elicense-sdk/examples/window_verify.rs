@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! ELICENSE_PROFILE=devnet/profiles/ServiceCentre.json ELICENSE_MSP_ID=ServiceCentreMSP \
-//! ELICENSE_MSP_DIR=devnet/orgs/service/users/clerk1/msp \
+//! ELICENSE_MSP_DIR=devnet/msp/ServiceCentre/clerk1 \
 //! cargo run -p elicense-sdk --example window_verify -- police-service <grant id> SC-0001 12345678 \
 //!     [credential.json name …]
 //! ```
