@@ -357,6 +357,12 @@ pub fn filtered_block(channel: &str, block: &Block) -> FilteredBlock {
     }
 }
 
+/// `(channel, chaincode, collection)` → member MSP IDs.
+pub type MembersFn = dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync;
+
+/// A collection's keys by their SHA-256: key hash → (key, value).
+type KeyIndex = std::collections::HashMap<Vec<u8>, (String, Vec<u8>)>;
+
 /// The private write sets of a block's valid transactions that this peer holds and the
 /// requester may read (its organisation is a member of the collection), by transaction index —
 /// what DeliverWithPrivateData attaches to a block.
@@ -369,7 +375,7 @@ pub fn private_data(
     src: &DeliverSource,
     requester: &[u8],
     block: &Block,
-    members: &(dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync),
+    members: &MembersFn,
 ) -> std::collections::BTreeMap<u64, fabric_protos::rwset::TxPvtReadWriteSet> {
     use fabric_protos::kvrwset::{KvWrite, KvrwSet};
     use fabric_protos::rwset::{
@@ -396,10 +402,7 @@ pub fn private_data(
         return out;
     };
     // key hash → (key, value) per collection, built on first use.
-    let mut index: std::collections::HashMap<
-        (String, String),
-        std::collections::HashMap<Vec<u8>, (String, Vec<u8>)>,
-    > = Default::default();
+    let mut index: std::collections::HashMap<(String, String), KeyIndex> = Default::default();
     for (i, d) in block.data.iter().flat_map(|d| d.data.iter()).enumerate() {
         if filter.get(i).copied() != Some(fabric_protos::protos::TxValidationCode::Valid as u8) {
             continue;
@@ -489,7 +492,7 @@ pub type ChannelLookup = Arc<dyn Fn(&str) -> Option<(Ledger, Arc<ChannelContext>
 
 /// The member organisations of a collection: `(channel, chaincode, collection)` → MSP IDs, or
 /// `None` when the collection is not defined.
-pub type CollectionMembers = Arc<dyn Fn(&str, &str, &str) -> Option<Vec<String>> + Send + Sync>;
+pub type CollectionMembers = Arc<MembersFn>;
 
 /// The peer's `Deliver` gRPC service over its channels' ledgers.
 #[derive(Clone)]
