@@ -497,6 +497,10 @@ async fn plans_follow_key_level_policies_and_reads_are_access_checked() {
     };
     let (code, msg, _) = status_of(&err);
     assert_eq!(code, tonic::Code::PermissionDenied, "{msg}");
+    assert_eq!(
+        msg,
+        "Failed evaluating policy on signed data during check policy on channel [police-service] with policy [/Channel/Application/Readers]: [implicit policy evaluation failed - 0 sub-policies were satisfied, but this policy requires 1 of the 'Readers' sub-policies to be satisfied]"
+    );
     let err = civil
         .network(CH)
         .block_events(BlockEventsKind::Full, &EventsOptions::start_block(0))

@@ -1163,7 +1163,7 @@ impl GatewayService {
         )
         .map_err(|e| {
             RpcStatus::permission_denied(format!(
-                "failed evaluating policy on signed data during check policy [/Channel/Application/Readers]: [{e}]"
+                "Failed evaluating policy on signed data during check policy on channel [{channel}] with policy [/Channel/Application/Readers]: [{e}]"
             ))
         })?;
         Ok(view)
