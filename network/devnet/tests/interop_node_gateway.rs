@@ -1,0 +1,134 @@
+//! The official `@hyperledger/fabric-gateway` Node client (with `@grpc/grpc-js`) against a devnet
+//! peer over TLS, as a devnet identity read from the MSP directory the devnet wrote: evaluate,
+//! submit, commit status, chaincode events with a checkpoint and the gateway's errors, all as
+//! the client sees them against Fabric. Needs Node and `npm ci` in `tests/interop`.
+
+#[path = "peer_fixture.rs"]
+mod peer_fixture;
+#[path = "interop_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig};
+use fabric_protos::protos::TxValidationCode;
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fabric_gateway_node_client_evaluates_submits_and_reads_events_with_a_checkpoint() {
+    if !node_ready("@hyperledger/fabric-gateway") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::up(DevnetConfig::new(topology(), dir.path()))
+        .await
+        .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Default policy: a majority of the channel's two organisations, so both must endorse.
+    let deployed = devnet
+        .deploy_ccaas(&DeployRequest {
+            name: "kv".into(),
+            address: addr.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let _cc = peer_fixture::start_chaincode(&deployed.package_id, &addr).await;
+    let summary = devnet.summary();
+
+    let mut input = client_input(&summary, "Service", "clerk1");
+    input["channel"] = CH.into();
+    input["chaincode"] = "kv".into();
+    let out = run_node("devnet/gateway.js", &input, Duration::from_secs(90)).await;
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+
+    assert_eq!(out["put"], "");
+    assert_eq!(out["get"], "blue");
+    let ledger = devnet
+        .peer("Police")
+        .unwrap()
+        .node
+        .channel(CH)
+        .unwrap()
+        .ledger()
+        .clone();
+    // The other organisation's peer committed the put.
+    assert_eq!(
+        ledger.get_state("kv", "colour").unwrap().unwrap().value,
+        b"blue"
+    );
+
+    // Each async submit's commit status is VALID in the block the ledger holds it in.
+    let commits = out["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 3);
+    for c in commits {
+        assert_eq!(c["successful"], true, "{c}");
+        assert_eq!(c["code"], TxValidationCode::Valid as i32, "{c}");
+        let txid = c["transactionId"].as_str().unwrap();
+        let loc = ledger.tx_location(txid).unwrap().expect("committed");
+        assert_eq!(c["blockNumber"].as_u64().unwrap(), loc.block, "{c}");
+        assert_eq!(loc.code, TxValidationCode::Valid as i32);
+    }
+
+    // Events in commit order; the checkpoint resumes after the second, on a new connection.
+    let names = |v: &serde_json::Value| -> Vec<(String, String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["chaincodeName"], "kv");
+                assert_eq!(e["eventName"], "issued");
+                (
+                    e["payload"].as_str().unwrap().to_string(),
+                    e["transactionId"].as_str().unwrap().to_string(),
+                    e["blockNumber"].to_string(),
+                )
+            })
+            .collect()
+    };
+    let expect: Vec<(String, String, String)> = commits
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("licence-{}", i + 1),
+                c["transactionId"].as_str().unwrap().to_string(),
+                c["blockNumber"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(names(&out["firstRead"]), expect[..2]);
+    assert_eq!(names(&out["resumed"]), expect[2..]);
+    assert_eq!(out["checkpoint"]["transactionId"], expect[1].1);
+
+    // Chaincode failures: UNKNOWN (2) with one detail per endorser, as the real gateway.
+    let e = &out["evaluateError"];
+    assert_eq!(e["name"], "GatewayError", "{e}");
+    assert_eq!(e["code"], 2, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("chaincode response 500, no such licence"),
+        "{e}"
+    );
+    let e = &out["submitError"];
+    assert_eq!(e["name"], "EndorseError", "{e}");
+    assert_eq!(e["code"], 10, "ABORTED: {e}");
+    assert!(!e["transactionId"].as_str().unwrap().is_empty(), "{e}");
+    let details = e["details"].as_array().unwrap();
+    assert!(!details.is_empty(), "{e}");
+    for d in details {
+        assert!(
+            d["message"].as_str().unwrap().contains("refused"),
+            "detail {d}"
+        );
+        assert!(
+            summary
+                .peers
+                .iter()
+                .any(|p| d["address"].as_str() == Some(p.address.as_str())),
+            "detail names a devnet peer: {d}"
+        );
+    }
+    devnet.down().await;
+}

@@ -1,0 +1,90 @@
+'use strict';
+// The official Node Gateway client against a devnet peer: evaluate, submit (sync and async with
+// commit status), chaincode events read with a checkpoint and resumed from it after reconnecting,
+// and the gateway's error for a failing chaincode call. Prints one JSON line of results.
+//
+//   node devnet/gateway.js '{"peer":..., "host":..., "tlsCaCert":..., "mspId":..., "mspDir":...,
+//                           "channel":..., "chaincode":...}'
+
+const { checkpointers } = require('@hyperledger/fabric-gateway');
+const { connectGateway, describeError, utf8, run } = require('./connect');
+
+async function readEvents(network, chaincode, checkpointer, count, startBlock) {
+    const events = await network.getChaincodeEvents(chaincode, { checkpoint: checkpointer, startBlock });
+    const seen = [];
+    try {
+        for await (const event of events) {
+            seen.push({
+                eventName: event.eventName,
+                payload: utf8(event.payload),
+                transactionId: event.transactionId,
+                blockNumber: event.blockNumber,
+                chaincodeName: event.chaincodeName,
+            });
+            await checkpointer.checkpointChaincodeEvent(event);
+            if (seen.length === count) {
+                break;
+            }
+        }
+    } finally {
+        events.close();
+    }
+    return seen;
+}
+
+run(async (input) => {
+    const out = {};
+    let conn = connectGateway(input);
+    try {
+        const network = conn.gateway.getNetwork(input.channel);
+        const contract = network.getContract(input.chaincode);
+
+        // Submit and wait (submitTransaction), then evaluate what it wrote.
+        out.put = utf8(await contract.submitTransaction('put', 'colour', 'blue'));
+        out.get = utf8(await contract.evaluateTransaction('get', 'colour'));
+
+        // Three events, each submitted asynchronously and awaited through CommitStatus.
+        out.commits = [];
+        for (const n of [1, 2, 3]) {
+            const commit = await contract.submitAsync('event', { arguments: [`issued`, `licence-${n}`] });
+            const status = await commit.getStatus();
+            out.commits.push({
+                transactionId: commit.getTransactionId(),
+                result: utf8(commit.getResult()),
+                successful: status.successful,
+                code: status.code,
+                blockNumber: status.blockNumber,
+            });
+        }
+
+        // Read two events from the first event's block with a checkpoint; then reconnect and
+        // resume from the checkpoint: the third event comes next, nothing is repeated.
+        const checkpointer = checkpointers.inMemory();
+        out.firstRead = await readEvents(network, input.chaincode, checkpointer, 2, BigInt(out.commits[0].blockNumber));
+        out.checkpoint = { blockNumber: checkpointer.getBlockNumber(), transactionId: checkpointer.getTransactionId() };
+        conn.gateway.close();
+        conn.client.close();
+        conn = connectGateway(input);
+        const resumed = conn.gateway.getNetwork(input.channel);
+        out.resumed = await readEvents(resumed, input.chaincode, checkpointer, 1, undefined);
+
+        // A chaincode failure on evaluate and on submit: the gateway's status and details.
+        const contract2 = resumed.getContract(input.chaincode);
+        try {
+            await contract2.evaluateTransaction('fail', 'no such licence');
+            out.evaluateError = null;
+        } catch (err) {
+            out.evaluateError = describeError(err);
+        }
+        try {
+            await contract2.submitTransaction('fail', 'refused');
+            out.submitError = null;
+        } catch (err) {
+            out.submitError = describeError(err);
+        }
+    } finally {
+        conn.gateway.close();
+        conn.client.close();
+    }
+    return out;
+});
