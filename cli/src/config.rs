@@ -30,6 +30,10 @@ pub struct GlobalArgs {
     /// MSP ID of an MSP-directory identity (default: the profile's client organisation's).
     #[arg(long, global = true, env = "ELICENSE_MSP_ID", value_name = "MSPID")]
     pub msp_id: Option<String>,
+    /// A devnet data directory: --identity ORG/USER then names its MSP directory, and the
+    /// profile defaults to that organisation's.
+    #[arg(long, global = true, env = "ELICENSE_DEVNET", value_name = "DIR")]
+    pub devnet: Option<PathBuf>,
     /// Channel name.
     #[arg(long, global = true, env = "ELICENSE_CHANNEL")]
     pub channel: Option<String>,
@@ -68,6 +72,8 @@ pub struct FileConfig {
     pub wallet: Option<PathBuf>,
     /// MSP ID of an MSP-directory identity.
     pub msp_id: Option<String>,
+    /// Devnet data directory.
+    pub devnet: Option<PathBuf>,
     /// Channel name.
     pub channel: Option<String>,
     /// Chaincode name.
@@ -87,6 +93,8 @@ pub struct Settings {
     pub wallet: Option<PathBuf>,
     /// MSP ID for an MSP-directory identity, if given.
     pub msp_id: Option<String>,
+    /// Devnet data directory, if given.
+    pub devnet: Option<PathBuf>,
     /// Channel name, if any.
     pub channel: Option<String>,
     /// Chaincode name (default `elicense`).
@@ -118,6 +126,7 @@ impl Settings {
             identity: args.identity.clone().or(file.identity),
             wallet: args.wallet.clone().or(file.wallet),
             msp_id: args.msp_id.clone().or(file.msp_id),
+            devnet: args.devnet.clone().or(file.devnet),
             channel: args.channel.clone().or(file.channel),
             chaincode: args
                 .chaincode
@@ -140,6 +149,7 @@ fn load(path: &Path) -> Result<FileConfig, CliError> {
     let rebase = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
     cfg.profile = cfg.profile.map(rebase);
     cfg.wallet = cfg.wallet.map(rebase);
+    cfg.devnet = cfg.devnet.map(rebase);
     if let Some(id) = &cfg.identity {
         let candidate = base.join(id);
         if Path::new(id).is_relative() && candidate.is_dir() {

@@ -14,9 +14,25 @@ use crate::config::Settings;
 use crate::error::CliError;
 use crate::exit::Class;
 
-/// Reads the connection profile named by `--profile` / `ELICENSE_PROFILE` / the config file.
+/// With `--devnet DIR` and `--identity ORG/USER`: the organisation and user.
+fn devnet_identity(settings: &Settings) -> Option<(&Path, &str, &str)> {
+    let dir = settings.devnet.as_deref()?;
+    let id = settings.identity.as_deref()?;
+    if Path::new(id).is_dir() {
+        return None;
+    }
+    let (org, user) = id.split_once('/')?;
+    Some((dir, org, user))
+}
+
+/// Reads the connection profile named by `--profile` / `ELICENSE_PROFILE` / the config file, or
+/// with `--devnet` the profile of the identity's organisation.
 pub fn profile(settings: &Settings) -> Result<ConnectionProfile, CliError> {
-    let path = settings.profile.as_ref().ok_or_else(|| {
+    let devnet_profile = match (&settings.profile, devnet_identity(settings)) {
+        (None, Some((dir, org, _))) => Some(dir.join("profiles").join(format!("{org}.json"))),
+        _ => None,
+    };
+    let path = settings.profile.as_ref().or(devnet_profile.as_ref()).ok_or_else(|| {
         CliError::usage("no connection profile given").hint(
             "pass --profile FILE, set ELICENSE_PROFILE, or put `profile = \"...\"` in elicense.toml \
              (`elicense devnet up` prints the devnet's profiles)",
@@ -37,9 +53,10 @@ pub fn profile(settings: &Settings) -> Result<ConnectionProfile, CliError> {
 
 /// The connection profile when one is configured.
 pub fn optional_profile(settings: &Settings) -> Result<Option<ConnectionProfile>, CliError> {
-    match settings.profile {
-        Some(_) => profile(settings).map(Some),
-        None => Ok(None),
+    if settings.profile.is_some() || devnet_identity(settings).is_some() {
+        profile(settings).map(Some)
+    } else {
+        Ok(None)
     }
 }
 
@@ -76,17 +93,34 @@ pub fn signing_identity(
     load_identity(settings, profile, name)
 }
 
+/// The MSP directory `--identity` names (directly, or as ORG/USER of `--devnet`), if it is one.
+pub fn identity_dir(settings: &Settings) -> Option<std::path::PathBuf> {
+    let id = settings.identity.as_deref()?;
+    if Path::new(id).is_dir() {
+        return Some(id.into());
+    }
+    let (dir, org, user) = devnet_identity(settings)?;
+    let p = dir.join("msp").join(org).join(user);
+    p.is_dir().then_some(p)
+}
+
 /// Loads an identity by MSP directory path or wallet label.
 pub fn load_identity(
     settings: &Settings,
     profile: Option<&ConnectionProfile>,
     name: &str,
 ) -> Result<SigningIdentity, CliError> {
-    let path = Path::new(name);
+    let devnet_dir = match (settings.devnet.as_deref(), name.split_once('/')) {
+        (Some(dir), Some((org, user))) if !Path::new(name).is_dir() => {
+            Some(dir.join("msp").join(org).join(user))
+        }
+        _ => None,
+    };
+    let path = devnet_dir.as_deref().unwrap_or(Path::new(name));
     if path.is_dir() {
         let msp = msp_id(settings, profile)?;
         return msp::load_signing_identity(&msp, path)
-            .map_err(|e| CliError::from(e).context(format!("MSP directory {name}")));
+            .map_err(|e| CliError::from(e).context(format!("MSP directory {}", path.display())));
     }
     let Some(dir) = &settings.wallet else {
         return Err(CliError::new(
@@ -187,6 +221,11 @@ impl Client {
             gateway,
             channel,
         })
+    }
+
+    /// The licence contract (chaincode `chaincode`) on the channel.
+    pub fn licences(&self, chaincode: &str) -> elicense_sdk::LicenceClient {
+        elicense_sdk::LicenceClient::new(self.network().contract(chaincode))
     }
 
     /// The channel as a gateway network.

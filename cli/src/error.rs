@@ -196,3 +196,56 @@ pub fn grpc_class(code: tonic::Code) -> Class {
         _ => Class::Internal,
     }
 }
+
+impl From<elicense_sdk::LicenceError> for CliError {
+    fn from(e: elicense_sdk::LicenceError) -> Self {
+        use elicense_sdk::{Failure as F, LicenceError as E};
+        if let E::Gateway(g) = e {
+            return CliError::from(g);
+        }
+        let failure = e.failure();
+        let (class, hint) = match failure {
+            F::NotFound => (Class::NotFound, "check the identifier and the channel (--channel)"),
+            F::AlreadyExists => (Class::Conflict, "it is already on the ledger; nothing was changed"),
+            F::Conflict => (Class::Conflict, "another transaction changed the same state first; run the command again"),
+            F::NotAllowed => (Class::Denied, "the identity's organisation or elicense.role attribute does not permit this (see `elicense ca enroll --attr elicense.role`)"),
+            F::BadSignature => (Class::Denied, "sign with the holder key the licence was issued to (--key)"),
+            F::InvalidArgument | F::InvalidInput => (Class::Usage, "check the command's arguments and input files"),
+            F::WrongCode => (Class::RuleFailed, "ask the holder for the code again; wrong codes count towards the lockout"),
+            F::GrantLocked => (Class::RuleFailed, "too many wrong codes: the holder must create a new grant"),
+            F::GrantSpent => (Class::RuleFailed, "the grant is used up: the holder must create a new grant"),
+            F::GrantExpired | F::GrantNotYetValid => (Class::RuleFailed, "the grant is outside its validity window"),
+            F::GrantWithdrawn => (Class::RuleFailed, "the holder withdrew this grant"),
+            F::WrongMatter => (Class::RuleFailed, "the grant was given for another matter (--matter)"),
+            F::FieldMismatch => (Class::RuleFailed, "a presented value differs from what the issuer recorded"),
+            F::FieldNotGranted => (Class::RuleFailed, "present only the fields the grant allows"),
+            F::LicenceSuspended | F::LicenceRevoked => (Class::RuleFailed, "the issuer changed the licence's status; see `elicense licence show`"),
+            F::LicenceExpired | F::LicenceNotYetValid => (Class::RuleFailed, "the licence is outside its validity window"),
+            F::RetrieveWindowClosed => (Class::RuleFailed, "retrieve right after a successful verify of the grant"),
+            F::PrivateDataUnavailable => (Class::RuleFailed, "the issuer's peer must serve this call"),
+            F::InvalidTransition => (Class::RuleFailed, "a revoked licence stays revoked; only a suspended licence can be reinstated"),
+            F::StaleRequest => (Class::RuleFailed, "the holder-signed request is too old: sign a new one"),
+            F::Invalidated => (Class::RuleFailed, "the transaction was ordered but committed invalid"),
+            F::Network => (Class::Network, "check the peers of the connection profile and that the network is running"),
+            F::InvalidResponse => (Class::Network, "the peer's answer could not be read: is this the licence chaincode (--chaincode)?"),
+            _ => (Class::Internal, "unexpected failure"),
+        };
+        let code = match e.contract_error() {
+            Some(c) => c.code.as_str().to_string(),
+            None => format!("{failure:?}"),
+        };
+        let mut message = match e.contract_error() {
+            Some(c) => format!("{} refused: {}", c.code.as_str(), c.message),
+            None => e.to_string(),
+        };
+        if !e.fields().is_empty() {
+            message.push_str(&format!(" (fields: {})", e.fields().join(", ")));
+        }
+        if let Some(tx) = e.transaction_id() {
+            if !message.contains(tx) {
+                message.push_str(&format!(" [transaction {tx}]"));
+            }
+        }
+        CliError::new(class, message).hint(hint).code(code)
+    }
+}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connect;
 pub mod error;
 pub mod exit;
+pub mod input;
 pub mod output;
 pub mod secret;
 
@@ -33,12 +34,30 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// The embedded Fabric-compatible network: up, down, status, deploy.
+    #[command(subcommand)]
+    Devnet(commands::devnet::Command),
     /// Run the licence chaincode as a CCaaS server, or write its install package.
     #[command(subcommand)]
     Chaincode(commands::chaincode::Command),
     /// Fabric CA operations: enroll, register, reenroll, revoke.
     #[command(subcommand)]
     Ca(commands::ca::Command),
+    /// The channel's licence catalogue.
+    #[command(subcommand)]
+    Catalogue(commands::catalogue::Command),
+    /// Issue licences and manage their status (issuer side).
+    #[command(subcommand)]
+    Licence(commands::licence::Command),
+    /// Grants of a licence to a department (holder side).
+    #[command(subcommand)]
+    Grant(commands::grant::Command),
+    /// Use a holder's grant at the window: check the code and presented fields.
+    Verify(commands::verify::Args),
+    /// After a verify, fetch the granted values from the issuer's library.
+    Retrieve(commands::retrieve::Args),
+    /// The usage trail: a holder's own, or every use for the regulator.
+    Usage(commands::usage::Args),
     /// Print one block of the channel, decoded.
     Block(commands::block::Args),
     /// Stream the chaincode's events, optionally resuming from a checkpoint file.
@@ -102,8 +121,15 @@ pub fn main_exit() -> ExitCode {
 
 async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
     match command {
+        Command::Devnet(c) => commands::devnet::run(ctx, c).await,
         Command::Chaincode(c) => commands::chaincode::run(ctx, c).await,
         Command::Ca(c) => commands::ca::run(ctx, c).await,
+        Command::Catalogue(c) => commands::catalogue::run(ctx, c).await,
+        Command::Licence(c) => commands::licence::run(ctx, c).await,
+        Command::Grant(c) => commands::grant::run(ctx, c).await,
+        Command::Verify(a) => commands::verify::run(ctx, a).await,
+        Command::Retrieve(a) => commands::retrieve::run(ctx, a).await,
+        Command::Usage(a) => commands::usage::run(ctx, a).await,
         Command::Block(a) => commands::block::run(ctx, a).await,
         Command::Events(a) => commands::events::run(ctx, a).await,
         Command::Completions(args) => commands::completions::run(&args),

@@ -61,7 +61,8 @@ pub async fn fetch(client: &Client, number: u64, wait: Duration) -> Result<Block
             let qscc_missing = text.contains("qscc")
                 && (text.contains("not found")
                     || text.contains("not defined")
-                    || text.contains("unknown"));
+                    || text.contains("unknown")
+                    || text.contains("no peers available"));
             if text.contains("entry not found") || (text.contains("not found") && !qscc_missing) {
                 return Err(not_committed(number));
             }

@@ -370,21 +370,16 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
             let caller = connect::signing_identity(&ctx.settings, profile.as_ref())?;
             let target_dir = match a.msp_dir {
                 Some(d) => d,
-                None => {
-                    let id = ctx.settings.identity.as_deref().unwrap_or_default();
-                    let p = PathBuf::from(id);
-                    if !p.is_dir() {
-                        return Err(CliError::usage(
-                            "reenroll writes an MSP directory: the identity is a wallet label",
-                        )
-                        .hint("pass --msp-dir DIR"));
-                    }
-                    p
-                }
+                None => connect::identity_dir(&ctx.settings).ok_or_else(|| {
+                    CliError::usage(
+                        "reenroll writes an MSP directory: the identity is a wallet label",
+                    )
+                    .hint("pass --msp-dir DIR")
+                })?,
             };
             let mut request = ReenrollmentRequest::default();
             if a.keep_key {
-                let dir = PathBuf::from(ctx.settings.identity.as_deref().unwrap_or_default());
+                let dir = connect::identity_dir(&ctx.settings).unwrap_or_default();
                 let keystore = dir.join("keystore");
                 let key = std::fs::read_dir(&keystore)
                     .ok()

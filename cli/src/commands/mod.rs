@@ -1,7 +1,15 @@
 //! One module per subcommand.
 
+pub mod batch;
 pub mod block;
 pub mod ca;
+pub mod catalogue;
 pub mod chaincode;
 pub mod completions;
+pub mod devnet;
 pub mod events;
+pub mod grant;
+pub mod licence;
+pub mod retrieve;
+pub mod usage;
+pub mod verify;
