@@ -516,10 +516,10 @@ async fn story(net: &TestNetwork) {
         .endorsing_organizations(["ServiceCentreMSP"])
         .evaluate()
         .await;
-    assert!(
-        elsewhere.is_err(),
-        "values served by a peer outside the issuer's org"
-    );
+    let elsewhere = elsewhere.expect_err("values served by a peer outside the issuer's org");
+    let e = contract_error(&elsewhere);
+    assert_eq!(e.code, ErrorCode::PrivateDataUnavailable, "{e}");
+    assert!(e.message.contains("PublicSecurityMSP"), "{e}");
 
     // ---- the holder's usage trail (holder-signed request)
     let trail = TrailRequest {

@@ -122,3 +122,26 @@ pub fn emit<S: ChaincodeStub>(stub: &S, name: &str, event: &LicenceEvent) -> TxR
 pub fn page_size(requested: Option<u32>) -> i32 {
     requested.unwrap_or(100).clamp(1, 1000) as i32
 }
+
+/// What a Fabric peer answers when asked for private data it holds only the hash of (it is not
+/// a member of the collection).
+const ONLY_HASH_HELD: &str = "private data matching public hash version is not available";
+
+/// Reads private data that only the owning organisation's peers hold. An absent value, and a
+/// peer that holds only its hash, both fail with `PRIVATE_DATA_UNAVAILABLE` and `message`, so
+/// the client learns to ask the owner's peer (instead of an internal error).
+pub async fn owned_private_data<S: ChaincodeStub>(
+    stub: &S,
+    collection: &str,
+    key: &str,
+    message: impl FnOnce() -> String,
+) -> TxResult<Vec<u8>> {
+    match stub.get_private_data(collection, key).await {
+        Ok(Some(v)) if !v.is_empty() => Ok(v),
+        Ok(_) => Err(err(ErrorCode::PrivateDataUnavailable, message())),
+        Err(fabric_chaincode::Error::Peer(m)) if m.contains(ONLY_HASH_HELD) => {
+            Err(err(ErrorCode::PrivateDataUnavailable, message()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

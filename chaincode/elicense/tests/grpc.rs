@@ -207,3 +207,90 @@ async fn hosted_chaincode_uses_the_given_port_and_stops() {
     assert!(out.is_err(), "the stream is closed after stop");
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("port released");
 }
+
+#[test]
+fn verify_on_a_peer_outside_the_issuers_collection_names_the_issuer() {
+    let net = Net::new();
+    let holder = Holder::new(3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cc = HostedChaincode::start(HostOptions::new("elicense_1.0:test"))
+            .await
+            .unwrap();
+        // A service-centre peer: it holds only the hashes of the police collection.
+        let peer = TestPeer::connect(
+            &format!("http://{}", cc.address()),
+            TestPeerConfig {
+                hash_only_collections: vec!["_implicit_org_PublicSecurityMSP".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let tx = |who: &str, args: Vec<Vec<u8>>| {
+            TestTx::new(CHANNEL, args)
+                .creator(net.creator(who))
+                .timestamp(T0, 0)
+                .commit(true)
+        };
+        let ok = |out: fabric_chaincode::testing::TxOutcome| {
+            let r = out.response().unwrap();
+            assert_eq!(r.status, 200, "{}", r.message);
+        };
+        ok(peer
+            .invoke(tx(
+                "regulator-admin",
+                vec![b"InitCatalogue".to_vec(), CATALOGUE.as_bytes().to_vec()],
+            ))
+            .await
+            .unwrap());
+        let (req, private) = id_card_request(&holder, "500009");
+        ok(peer
+            .invoke(
+                tx("police-issuer", vec![b"Issue".to_vec(), j(&req)])
+                    .transient(TRANSIENT_LICENCE, j(&private)),
+            )
+            .await
+            .unwrap());
+        let (sealed, signed) = net.grant(&holder, &req.licence_id, &["name"], 1);
+        ok(peer
+            .invoke(
+                tx("service-holder", vec![b"Authorize".to_vec(), j(&signed)])
+                    .transient(TRANSIENT_CODE_SALT, sealed.code_salt.as_bytes().to_vec()),
+            )
+            .await
+            .unwrap());
+        let out = peer
+            .invoke(
+                tx(
+                    "service-clerk",
+                    vec![
+                        b"Verify".to_vec(),
+                        j(&VerifyRequest {
+                            grant_id: sealed.grant.id(),
+                            matter: "SC-0001".into(),
+                        }),
+                    ],
+                )
+                .transient(
+                    TRANSIENT_PRESENTATION,
+                    j(&Presentation {
+                        code: sealed.code.clone(),
+                        fields: Default::default(),
+                    }),
+                ),
+            )
+            .await
+            .unwrap();
+        let r = out.response().unwrap();
+        assert_eq!(r.status, 500);
+        let e = ContractError::decode(&r.message).unwrap();
+        assert_eq!(e.code, ErrorCode::PrivateDataUnavailable);
+        assert!(e.message.contains("PublicSecurityMSP"), "{}", e.message);
+        cc.stop().await.unwrap();
+    });
+}

@@ -84,6 +84,10 @@ pub struct TestPeerConfig {
     pub chaincode_name: String,
     /// TLS towards the chaincode server, if it serves TLS.
     pub tls: Option<ClientTlsConfig>,
+    /// Private data collections this peer is not a member of: it holds only the hashes, and a
+    /// read of a value that exists fails as on a Fabric peer ("private data matching public
+    /// hash version is not available").
+    pub hash_only_collections: Vec<String>,
 }
 
 impl Default for TestPeerConfig {
@@ -97,6 +101,7 @@ impl Default for TestPeerConfig {
             timeout: Duration::from_secs(30),
             chaincode_name: "elicense".to_owned(),
             tls: None,
+            hash_only_collections: Vec::new(),
         }
     }
 }
@@ -734,7 +739,7 @@ impl Shared {
             MsgType::GetState => {
                 let g = pb::GetState::decode(p).map_err(bad)?;
                 private_check(sim, &g.collection)?;
-                Ok(self.read(&g.collection, &g.key).unwrap_or_default())
+                self.read_value(&g.collection, &g.key)
             }
             MsgType::GetStateMultiple => {
                 let g = pb::GetStateMultiple::decode(p).map_err(bad)?;
@@ -742,8 +747,8 @@ impl Shared {
                 let values = g
                     .keys
                     .iter()
-                    .map(|k| self.read(&g.collection, k).unwrap_or_default())
-                    .collect();
+                    .map(|k| self.read_value(&g.collection, k))
+                    .collect::<Result<_, _>>()?;
                 Ok(pb::GetStateMultipleResult { values }.encode_to_vec())
             }
             MsgType::GetPrivateDataHash => {
@@ -967,6 +972,25 @@ impl Shared {
                 other.as_str_name()
             )),
         }
+    }
+
+    /// A value as the chaincode may read it: empty when absent, refused when this peer holds
+    /// only the hash of a private value.
+    fn read_value(&self, collection: &str, key: &str) -> Result<Vec<u8>, String> {
+        let value = self.read(collection, key);
+        if value.is_some()
+            && self
+                .config
+                .hash_only_collections
+                .iter()
+                .any(|c| c == collection)
+        {
+            return Err(
+                "private data matching public hash version is not available. Public hash version = {BlockNum: 1, TxNum: 0}, Private data version = <nil>"
+                    .to_owned(),
+            );
+        }
+        Ok(value.unwrap_or_default())
     }
 
     fn read(&self, collection: &str, key: &str) -> Option<Vec<u8>> {

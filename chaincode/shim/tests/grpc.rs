@@ -532,3 +532,33 @@ async fn next_connection_is_served_after_the_peer_goes_away() {
     submit(&p3, &["Put", "c", "3"]).await;
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_peer_outside_the_collection_refuses_private_values() {
+    let server = start().await;
+    let p = peer(
+        &server,
+        TestPeerConfig {
+            hash_only_collections: vec![PDC.to_owned()],
+            ..Default::default()
+        },
+    )
+    .await;
+    p.put_private_data(PDC, "p1", "secret");
+    let out = p
+        .invoke(TestTx::new(CH, ["GetPrivate", "p1"]))
+        .await
+        .unwrap();
+    let r = out.response().expect("COMPLETED");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.message
+            .contains("private data matching public hash version is not available"),
+        "the peer's error reaches the chaincode as Fabric words it: {}",
+        r.message
+    );
+    assert!(!r.message.contains("secret"));
+    // Absent values read as absent.
+    assert_eq!(call(&p, &["GetMany", "x,y"]).await, "0");
+    server.shutdown().await.unwrap();
+}

@@ -9,7 +9,7 @@
 use crate::access::{caller, Role};
 use crate::error::{err, TxResult};
 use crate::keys;
-use crate::support::{from_json, now, Arg};
+use crate::support::{from_json, now, owned_private_data, Arg};
 use crate::tx::status::load_licence;
 use crate::tx::withdraw::load_grant;
 use elicense_model::{
@@ -60,22 +60,18 @@ pub async fn retrieve<S: ChaincodeStub>(
     }
     let licence = load_licence(stub, &record.grant.licence_id).await?;
     licence.check_usable(t)?;
-    let raw = stub
-        .get_private_data(
-            &keys::implicit_collection(&record.issuer_msp),
-            &keys::licence(licence.id.as_str())?,
-        )
-        .await?
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            err(
-                ErrorCode::PrivateDataUnavailable,
-                format!(
-                    "licence values are held only by peers of {}",
-                    record.issuer_msp
-                ),
+    let raw = owned_private_data(
+        stub,
+        &keys::implicit_collection(&record.issuer_msp),
+        &keys::licence(licence.id.as_str())?,
+        || {
+            format!(
+                "licence values are held only by peers of {}",
+                record.issuer_msp
             )
-        })?;
+        },
+    )
+    .await?;
     let private: LicencePrivate = from_json("licence values", &raw)?;
     let fields = private
         .fields

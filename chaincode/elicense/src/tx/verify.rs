@@ -23,7 +23,7 @@
 use crate::access::{caller, Role};
 use crate::error::{err, TxResult};
 use crate::keys;
-use crate::support::{emit, mark, put_json, transient_json, Arg};
+use crate::support::{emit, mark, owned_private_data, put_json, transient_json, Arg};
 use crate::tx::status::load_licence;
 use crate::tx::withdraw::load_grant;
 use elicense_model::{
@@ -74,20 +74,14 @@ pub async fn verify<S: ChaincodeStub>(
 
     let collection = keys::implicit_collection(&active.record().issuer_msp);
     let salt_key = keys::code_salt(req.grant_id.as_str())?;
-    let salt = stub
-        .get_private_data(&collection, &salt_key)
-        .await?
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            err(
-                ErrorCode::PrivateDataUnavailable,
-                format!(
-                    "the code of grant {} can only be checked on a peer of {}",
-                    req.grant_id,
-                    active.record().issuer_msp
-                ),
-            )
-        })?;
+    let salt = owned_private_data(stub, &collection, &salt_key, || {
+        format!(
+            "the code of grant {} can only be checked on a peer of {}",
+            req.grant_id,
+            active.record().issuer_msp
+        )
+    })
+    .await?;
     let salt = CodeSalt::from_slice(&salt)
         .map_err(|_| err(ErrorCode::Internal, "stored code salt is corrupt"))?;
     let presented: Vec<String> = presentation.fields.keys().cloned().collect();
