@@ -50,6 +50,84 @@ fn status_of(e: &GatewayError) -> (tonic::Code, String, Vec<(String, String, Str
     )
 }
 
+/// Reads every block of `channel` from the orderer over TLS; returns how many arrived.
+async fn orderer_deliver(summary: &DevnetSummary, org: &str, user: &str, channel: &str) -> u64 {
+    use fabric_common::crypto::Signer;
+    use fabric_protos::common::{
+        ChannelHeader, Envelope, Header, HeaderType, Payload, SignatureHeader,
+    };
+    use fabric_protos::orderer::atomic_broadcast_client::AtomicBroadcastClient;
+    use fabric_protos::orderer::{
+        deliver_response, seek_position, SeekInfo, SeekNewest, SeekPosition, SeekSpecified,
+    };
+    use prost::Message;
+
+    let msp_id = &summary.peers.iter().find(|p| p.org == org).unwrap().msp_id;
+    let signer =
+        fabric_common::msp::read_signing_identity(&summary.msp[org][user], msp_id).unwrap();
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            std::fs::read(&summary.orderer_tls_ca_cert).unwrap(),
+        ))
+        .domain_name(summary.orderer_host.clone());
+    let conn = tonic::transport::Endpoint::from_shared(format!("https://{}", summary.orderer))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let seek = SeekInfo {
+        start: Some(SeekPosition {
+            r#type: Some(seek_position::Type::Specified(SeekSpecified { number: 0 })),
+        }),
+        stop: Some(SeekPosition {
+            r#type: Some(seek_position::Type::Newest(SeekNewest {})),
+        }),
+        ..Default::default()
+    };
+    let payload = Payload {
+        header: Some(Header {
+            channel_header: ChannelHeader {
+                r#type: HeaderType::DeliverSeekInfo as i32,
+                channel_id: channel.into(),
+                timestamp: Some(fabric_common::tx::now_timestamp()),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            signature_header: SignatureHeader {
+                creator: signer.serialized().to_vec(),
+                nonce: fabric_common::tx::new_nonce().to_vec(),
+            }
+            .encode_to_vec(),
+        }),
+        data: seek.encode_to_vec(),
+    }
+    .encode_to_vec();
+    let env = Envelope {
+        signature: signer.sign(&payload).unwrap(),
+        payload,
+    };
+    let mut stream = AtomicBroadcastClient::new(conn)
+        .deliver(tokio_stream::iter(vec![env]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut n = 0;
+    loop {
+        match stream.message().await.unwrap().unwrap().r#type.unwrap() {
+            deliver_response::Type::Block(b) => {
+                assert_eq!(b.header.unwrap().number, n);
+                n += 1;
+            }
+            deliver_response::Type::Status(s) => {
+                assert_eq!(s, fabric_protos::common::Status::Success as i32);
+                return n;
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_end_to_end_on_an_up_devnet_and_restart_keeps_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,6 +300,13 @@ async fn gateway_end_to_end_on_an_up_devnet_and_restart_keeps_the_ledger() {
     assert_eq!(ev.transaction_id, commit.transaction_id());
     assert_eq!(ev.block_number, st.block_number);
     drop(events);
+
+    // The orderer's Deliver over TLS, for a member organisation's client.
+    let orderer_blocks = orderer_deliver(&summary, "ServiceCentre", "clerk1", CH).await;
+    assert_eq!(
+        orderer_blocks,
+        peer.node.channel(CH).unwrap().ledger().height()
+    );
 
     // Restart on the same data dir: the ledger and the chaincode definition continue.
     let height = peer.node.channel(CH).unwrap().ledger().height();
@@ -514,6 +599,42 @@ async fn plans_follow_key_level_policies_and_reads_are_access_checked() {
         Err(other) => panic!("{other:?}"),
     };
     assert_eq!(status, 403);
+
+    // The topology's chaincode on every channel, with ANY_MEMBER_PEER expanded per channel:
+    // one member organisation's endorsement suffices.
+    let addr2 = format!("127.0.0.1:{}", free_port());
+    let deployed = devnet.deploy_topology_chaincode(&addr2, None).unwrap();
+    assert!(deployed.package_id.starts_with("elicense_1.0:"));
+    assert_eq!(deployed.channels.len(), 5);
+    let cc2 = peer_fixture::start_chaincode(&deployed.package_id, &addr2).await;
+    let summary = devnet.summary();
+    assert!(summary
+        .chaincodes
+        .values()
+        .all(|c| c["elicense"] == deployed.package_id));
+    let tax = gateway(&summary, "Taxation", "clerk1");
+    let (_, c) = tax
+        .network("market-tax")
+        .contract("elicense")
+        .submit_async("put", &["t", "1"])
+        .await
+        .unwrap();
+    let st = c.status().await.unwrap();
+    assert!(st.successful, "{st:?}");
+    let block = devnet
+        .peer("Taxation")
+        .unwrap()
+        .node
+        .channel("market-tax")
+        .unwrap()
+        .ledger()
+        .block(st.block_number)
+        .unwrap()
+        .unwrap();
+    let tx = fabric_common::tx::unpack_envelope_bytes(&block.data.unwrap().data[0]).unwrap();
+    assert_eq!(tx.actions[0].endorsements.len(), 1);
+    drop(tax);
+    cc2.shutdown().await.unwrap();
 
     drop(contract);
     drop(gw);

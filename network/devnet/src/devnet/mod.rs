@@ -623,6 +623,42 @@ impl Devnet {
     /// ID `label:sha256(package)` of the CCaaS package Fabric would install. The definition is
     /// persisted and re-applied on restart; redeploying increments the sequence.
     pub fn deploy_ccaas(&self, req: &DeployRequest) -> Result<Deployed, DevnetError> {
+        self.deploy(req, |_| None)
+    }
+
+    /// Defines the topology's chaincode (`[chaincode]`: name, version, endorsement policy with
+    /// `ANY_MEMBER_PEER` expanded per channel) on every channel, served at `address`.
+    pub fn deploy_topology_chaincode(
+        &self,
+        address: &str,
+        tls_root_cert: Option<String>,
+    ) -> Result<Deployed, DevnetError> {
+        let topo = &self.config.topology;
+        if !topo.chaincode.collections.is_empty() {
+            return Err(DevnetError::InvalidRequest(
+                "explicit collections in the topology are not supported by the devnet; use deploy_ccaas with a CollectionConfigPackage".into(),
+            ));
+        }
+        let req = DeployRequest {
+            name: topo.chaincode.name.clone(),
+            address: address.to_string(),
+            version: Some(topo.chaincode.version.clone()),
+            tls_root_cert,
+            ..Default::default()
+        };
+        self.deploy(&req, |channel| {
+            topo.channels
+                .iter()
+                .find(|c| c.name == channel)
+                .map(|c| topo.endorsement_policy(c))
+        })
+    }
+
+    fn deploy(
+        &self,
+        req: &DeployRequest,
+        policy_for: impl Fn(&str) -> Option<String>,
+    ) -> Result<Deployed, DevnetError> {
         let topo = &self.config.topology;
         let channels: Vec<String> = if req.channels.is_empty() {
             topo.channels.iter().map(|c| c.name.clone()).collect()
@@ -644,19 +680,11 @@ impl Devnet {
         let package = elicense_chaincode::package::build(&label, &conn)
             .map_err(|e| DevnetError::InvalidRequest(e.to_string()))?;
         let package_id = elicense_chaincode::package::package_id(&label, &package);
-        let policy = match &req.policy {
-            Some(text) => application_policy::Type::SignaturePolicy(
-                fabric_common::policy::parse_policy(text)
-                    .map_err(|e| DevnetError::InvalidRequest(format!("policy {text}: {e}")))?,
-            ),
-            None => application_policy::Type::ChannelConfigPolicyReference(
-                "/Channel/Application/Endorsement".into(),
-            ),
-        };
-        let policy = ApplicationPolicy {
-            r#type: Some(policy),
+        let mut policies = BTreeMap::new();
+        for c in &channels {
+            let text = policy_for(c).or_else(|| req.policy.clone());
+            policies.insert(c.clone(), application_policy_bytes(text.as_deref())?);
         }
-        .encode_to_vec();
         let mut defs = self.definitions.lock().expect("definitions");
         let mut sequence = 1;
         for c in &channels {
@@ -674,17 +702,17 @@ impl Devnet {
             root_cert: req.tls_root_cert.clone().unwrap_or_default(),
             ..Default::default()
         };
-        let definition = ChaincodeDefinition {
-            name: req.name.clone(),
-            version,
-            sequence,
-            package_id: package_id.clone(),
-            connection,
-            endorsement_policy: policy,
-            collections: req.collections.clone().unwrap_or_default(),
-            init_required: false,
-        };
         for c in &channels {
+            let definition = ChaincodeDefinition {
+                name: req.name.clone(),
+                version: version.clone(),
+                sequence,
+                package_id: package_id.clone(),
+                connection: connection.clone(),
+                endorsement_policy: policies[c].clone(),
+                collections: req.collections.clone().unwrap_or_default(),
+                init_required: false,
+            };
             for p in &self.peers {
                 if let Some(pc) = p.node.channel(c) {
                     pc.define_chaincode(definition.clone())?;
@@ -693,7 +721,7 @@ impl Devnet {
             defs.retain(|d| !(&d.channel == c && d.definition.name == req.name));
             defs.push(StoredDefinition {
                 channel: c.clone(),
-                definition: definition.clone(),
+                definition,
             });
         }
         store_definitions(&self.config.data_dir, &defs)?;
@@ -828,6 +856,24 @@ impl Drop for Devnet {
         }
         self.orderer.halt();
     }
+}
+
+/// A serialized `ApplicationPolicy`: the signature policy `text`, or the channel's
+/// `/Channel/Application/Endorsement` (a majority of the organisations) when `None`.
+fn application_policy_bytes(text: Option<&str>) -> Result<Vec<u8>, DevnetError> {
+    let policy = match text {
+        Some(text) => application_policy::Type::SignaturePolicy(
+            fabric_common::policy::parse_policy(text)
+                .map_err(|e| DevnetError::InvalidRequest(format!("policy {text}: {e}")))?,
+        ),
+        None => application_policy::Type::ChannelConfigPolicyReference(
+            "/Channel/Application/Endorsement".into(),
+        ),
+    };
+    Ok(ApplicationPolicy {
+        r#type: Some(policy),
+    }
+    .encode_to_vec())
 }
 
 fn definitions_path(dir: &Path) -> PathBuf {
