@@ -1,0 +1,316 @@
+//! End to end on the embedded devnet: the licence chaincode hosted in this process as a CCaaS
+//! server, deployed on `police-service`, and every `LicenceClient` call driven over TLS with the
+//! identities (MSP directories) and connection profiles the devnet writes.
+
+use std::collections::BTreeMap;
+
+use elicense_chaincode::host::{HostOptions, HostedChaincode};
+use elicense_model::{
+    AuditUsageRequest, Catalogue, Code, GrantStatus, IssueRequest, LicenceId, LicenceStatus,
+    Presentation, UsageResult,
+};
+use elicense_sdk::fabric::gateway::EventsOptions;
+use elicense_sdk::fabric::profile::ConnectionProfile;
+use elicense_sdk::holder::{self, HolderGrant};
+use elicense_sdk::{BulkOptions, Credential, Failure, HolderKeyPair, LicenceClient, NewLicence};
+use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig, DevnetSummary};
+use fabric_devnet::topology::Topology;
+
+const CH: &str = "police-service";
+const CATALOGUE: &str = include_str!("../../../fixtures/catalogue.json");
+const DAY: i64 = 86_400;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A licence client for `user` of organisation `org`, from the devnet's profile and MSP dir.
+fn client(summary: &DevnetSummary, org: &str, user: &str) -> LicenceClient {
+    let msp_id = &summary.peers.iter().find(|p| p.org == org).unwrap().msp_id;
+    let signing =
+        elicense_sdk::fabric::msp::load_signing_identity(msp_id, &summary.msp[org][user]).unwrap();
+    let profile = ConnectionProfile::from_file(&summary.profiles[org]).unwrap();
+    LicenceClient::connect(&profile, &signing, CH).unwrap()
+}
+
+fn id_card(serial: &str, holder: &HolderKeyPair) -> NewLicence {
+    let values: BTreeMap<String, String> = [
+        ("name", format!("李四{serial}")),
+        ("sex", "女".to_owned()),
+        ("ethnicity", "汉".to_owned()),
+        ("birth_date", "1988-11-02".to_owned()),
+        ("address", format!("四川省成都市武侯区{serial}号")),
+        (
+            "id_number",
+            format!("51010719881102{:0>4}", &serial[serial.len() - 4..]),
+        ),
+        ("issuing_authority", "成都市公安局武侯分局".to_owned()),
+        ("valid_from", "2018-05-01".to_owned()),
+        ("valid_until", "2038-05-01".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    NewLicence {
+        request: IssueRequest {
+            licence_id: LicenceId::build("IDC", "PSB", serial).unwrap(),
+            licence_type: "ID_CARD".into(),
+            holder_key: holder.public_pem(),
+            not_before: now() - DAY,
+            not_after: now() + 365 * DAY,
+        },
+        values,
+    }
+}
+
+fn wrong(code: &Code) -> Code {
+    let n: u32 = code.as_str().parse().unwrap();
+    Code::parse(&format!("{:08}", (n + 1) % 100_000_000)).unwrap()
+}
+
+struct Holder {
+    key: HolderKeyPair,
+    secret: elicense_model::HolderSecret,
+}
+
+impl Holder {
+    fn new() -> Self {
+        Holder {
+            key: HolderKeyPair::generate(),
+            secret: holder::secret(&holder::new_secret()).unwrap(),
+        }
+    }
+
+    fn grant(&self, c: &Credential, fields: &[&str], uses: u32) -> HolderGrant {
+        c.grant("ServiceCentreMSP", "SC-0001")
+            .fields(fields.iter().copied())
+            .uses(uses)
+            .sign(&self.secret, &self.key)
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_licence_call_on_the_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::up(DevnetConfig::new(Topology::default_topology(), dir.path()))
+        .await
+        .unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let deployed = devnet
+        .deploy_ccaas(&DeployRequest {
+            name: "elicense".into(),
+            address: address.clone(),
+            channels: vec![CH.into()],
+            // The deployment guide's policy: any member's peer; the contract's key-level
+            // policies require the issuer's peer where it matters.
+            policy: Some(
+                "OR('PublicSecurityMSP.peer','ServiceCentreMSP.peer','RegulatorMSP.peer')".into(),
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+    let cc = HostedChaincode::start(HostOptions::new(&deployed.package_id).port(port))
+        .await
+        .unwrap();
+    let s = devnet.summary();
+
+    let admin = client(&s, "Regulator", "Admin");
+    let issuer = client(&s, "PublicSecurity", "issuer1");
+    let clerk = client(&s, "ServiceCentre", "clerk1");
+    let relay = client(&s, "ServiceCentre", "holder1");
+    let auditor = client(&s, "Regulator", "auditor1");
+
+    // Catalogue.
+    if admin.catalogue().await.unwrap().is_empty() {
+        let seeded = admin
+            .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
+            .await
+            .unwrap();
+        assert!(seeded.block_number > 0);
+    }
+    assert_eq!(
+        clerk.licence_type("ID_CARD").await.unwrap().issuers[0].msp_id,
+        "PublicSecurityMSP"
+    );
+    let e = clerk
+        .put_licence_type(&Catalogue::from_json(CATALOGUE).unwrap().types[0])
+        .await
+        .unwrap_err();
+    assert_eq!(e.failure(), Failure::NotAllowed);
+
+    // Issue; the credential opens the committed record; values never reach public state.
+    let h = Holder::new();
+    let issued = issuer.issue(id_card("700000001", &h.key)).await.unwrap();
+    // The service centre's peer reads state the police peer committed: wait for that block.
+    clerk.wait_for_block(issued.block_number).await.unwrap();
+    let record = clerk.licence(&issued.record.id).await.unwrap();
+    issued.credential.check(&record).unwrap();
+    assert!(!serde_json::to_string(&record)
+        .unwrap()
+        .contains(issued.credential.value("name").unwrap()));
+    let c = issued.credential;
+
+    // Grant, authorise from the holder's side, verify at the window, retrieve.
+    let g = h.grant(&c, &["name", "id_number", "address"], 1);
+    let authorised = relay.authorize(&g).await.unwrap();
+    assert_eq!(authorised.value.status, GrantStatus::Active);
+    // The verify is endorsed by the issuer's peer.
+    issuer
+        .wait_for_block(authorised.block_number)
+        .await
+        .unwrap();
+    let p = c
+        .present(g.grant(), &g.code, &["name", "id_number"])
+        .unwrap();
+    let v = clerk.verify(&g.id(), "SC-0001", &p).await.unwrap();
+    issuer.wait_for_block(v.block_number).await.unwrap();
+    assert_eq!(v.matched, ["id_number", "name"]);
+    assert_eq!(v.not_presented, ["address"]);
+    let values = clerk.retrieve(&g.id()).await.unwrap();
+    assert_eq!(values.fields["address"], c.value("address").unwrap());
+    let e = clerk.verify(&g.id(), "SC-0001", &p).await.unwrap_err();
+    assert_eq!(e.failure(), Failure::GrantSpent);
+
+    // Wrong codes commit and count, then lock.
+    let g2 = h.grant(&c, &["name"], 1);
+    let b = relay.authorize(&g2).await.unwrap().block_number;
+    issuer.wait_for_block(b).await.unwrap();
+    let bad = c.present(g2.grant(), &wrong(&g2.code), &["name"]).unwrap();
+    let e = clerk.verify(&g2.id(), "SC-0001", &bad).await.unwrap_err();
+    assert_eq!(e.failure(), Failure::WrongCode);
+    assert!(e.transaction_id().is_some());
+
+    // Field mismatch, wrong matter, another department's clerk.
+    let g3 = h.grant(&c, &["sex"], 2);
+    let b = relay.authorize(&g3).await.unwrap().block_number;
+    issuer.wait_for_block(b).await.unwrap();
+    let mut forged = c.present(g3.grant(), &g3.code, &["sex"]).unwrap();
+    forged.fields.get_mut("sex").unwrap().value = "男".into();
+    let e = clerk
+        .verify(&g3.id(), "SC-0001", &forged)
+        .await
+        .unwrap_err();
+    assert_eq!(e.failure(), Failure::FieldMismatch);
+    assert_eq!(e.fields(), ["sex"]);
+    let code_only = Presentation {
+        code: g3.code.clone(),
+        fields: BTreeMap::new(),
+    };
+    let e = clerk
+        .verify(&g3.id(), "SC-9", &code_only)
+        .await
+        .unwrap_err();
+    assert_eq!(e.failure(), Failure::WrongMatter);
+    let e = client(&s, "PublicSecurity", "clerk1")
+        .verify(&g3.id(), "SC-0001", &code_only)
+        .await
+        .unwrap_err();
+    assert_eq!(e.failure(), Failure::NotAllowed);
+
+    // Status changes by the issuer; a suspended licence cannot be used.
+    let suspended = issuer
+        .suspend(&c.licence_id, "reported lost")
+        .await
+        .unwrap();
+    assert_eq!(suspended.value.status, LicenceStatus::Suspended);
+    let e = clerk
+        .verify(&g3.id(), "SC-0001", &code_only)
+        .await
+        .unwrap_err();
+    assert_eq!(e.failure(), Failure::LicenceSuspended);
+    issuer.reinstate(&c.licence_id, "found").await.unwrap();
+    clerk.verify(&g3.id(), "SC-0001", &code_only).await.unwrap();
+
+    // Withdrawal relayed for the holder.
+    let g4 = h.grant(&c, &["name"], 1);
+    let b = relay.authorize(&g4).await.unwrap().block_number;
+    issuer.wait_for_block(b).await.unwrap();
+    let w = holder::withdrawal(CH, g4.id(), &h.key).unwrap();
+    let withdrawn = relay.withdraw(&w).await.unwrap();
+    assert_eq!(withdrawn.value.status, GrantStatus::Withdrawn);
+    issuer.wait_for_block(withdrawn.block_number).await.unwrap();
+    let p4 = c.present(g4.grant(), &g4.code, &["name"]).unwrap();
+    let e = clerk.verify(&g4.id(), "SC-0001", &p4).await.unwrap_err();
+    assert_eq!(e.failure(), Failure::GrantWithdrawn);
+
+    let revoked = issuer.revoke(&c.licence_id, "superseded").await.unwrap();
+    let e = issuer.reinstate(&c.licence_id, "no").await.unwrap_err();
+    assert_eq!(e.failure(), Failure::InvalidTransition);
+
+    // History, usage trail (holder-signed), audit (regulator), each on its own peer.
+    clerk.wait_for_block(revoked.block_number).await.unwrap();
+    auditor.wait_for_block(revoked.block_number).await.unwrap();
+    let history = clerk.history(&c.licence_id).await.unwrap();
+    assert_eq!(history.len(), 4, "issue, suspend, reinstate, revoke");
+    let trail = holder::trail_request(CH, c.licence_id.clone(), &h.key).unwrap();
+    let page = relay.holder_usage(&trail, None, "").await.unwrap();
+    let results: Vec<UsageResult> = page.records.iter().map(|r| r.result).collect();
+    assert_eq!(
+        results,
+        [
+            UsageResult::Verified,
+            UsageResult::WrongCode,
+            UsageResult::Verified
+        ]
+    );
+    let audit = auditor
+        .audit_usage(&AuditUsageRequest {
+            licence_id: Some(c.licence_id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.records.len(), 3);
+
+    // Events: every state change, identifiers only.
+    let mut events = clerk
+        .events(&EventsOptions::start_block(issued.block_number))
+        .await
+        .unwrap();
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!(first.name, "LicenceIssued");
+    assert_eq!(first.transaction_id, issued.transaction_id);
+    let second = events.next().await.unwrap().unwrap();
+    assert_eq!(second.name, "GrantAuthorized");
+    drop(events);
+
+    // Bulk issuance, pipelined.
+    let holders: Vec<HolderKeyPair> = (0..24).map(|_| HolderKeyPair::generate()).collect();
+    let batch = holders
+        .iter()
+        .enumerate()
+        .map(|(i, k)| id_card(&format!("80000{i:04}"), k))
+        .collect();
+    let started = std::time::Instant::now();
+    let items = issuer
+        .issue_bulk(
+            batch,
+            &BulkOptions {
+                concurrency: 8,
+                ..Default::default()
+            },
+        )
+        .await;
+    println!(
+        "bulk issuance: {} licences in {:?} on the devnet",
+        items.len(),
+        started.elapsed()
+    );
+    assert!(items.iter().all(|i| i.outcome.is_ok()), "{items:?}");
+
+    cc.stop().await.unwrap();
+    devnet.down().await;
+}
