@@ -214,3 +214,34 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_with_a_peer_connected() {
+    let port = free_port();
+    let mut server = Server(
+        clean_command()
+            .env("CHAINCODE_SERVER_ADDRESS", format!("127.0.0.1:{port}"))
+            .env("CHAINCODE_ID", "elicense_1.0:7e57")
+            .spawn()
+            .unwrap(),
+    );
+    let peer = dial(port, &mut server).await;
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    // The connected peer's stream is closed and the process exits with success.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = server.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(peer
+        .invoke(TestTx::new("police-service", ["ListLicenceTypes"]))
+        .await
+        .is_err());
+}

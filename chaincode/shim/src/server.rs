@@ -258,6 +258,23 @@ impl<C: Chaincode<PeerStub>> ChaincodeService for Service<C> {
     }
 }
 
+/// Resolves on SIGINT, or SIGTERM on Unix.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("stop signal received");
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// A chaincode served over gRPC for peers to dial.
 pub struct ChaincodeServer<C> {
     config: ServerConfig,
@@ -361,12 +378,10 @@ impl<C: Chaincode<PeerStub>> ChaincodeServer<C> {
             .map_err(|e| Error::Config(format!("server: {e}")))
     }
 
-    /// Serves until Ctrl-C / SIGINT.
+    /// Serves until SIGINT (Ctrl-C) or, on Unix, SIGTERM (what `docker stop` and process
+    /// managers send), then shuts down gracefully.
     pub async fn serve(self) -> Result<()> {
-        self.serve_with_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        self.serve_with_shutdown(stop_signal()).await
     }
 
     /// Binds and serves in the background (for tests and embedding): bind `127.0.0.1:0` to get
