@@ -180,6 +180,11 @@ async fn gateway_end_to_end_on_an_up_devnet_and_restart_keeps_the_ledger() {
         .unwrap();
     assert!(deployed.package_id.starts_with("kv_1.0:"));
     let cc = peer_fixture::start_chaincode(&deployed.package_id, &addr).await;
+    // Another process finds the running devnet, deployed chaincode included.
+    let (running, pid) = Devnet::running_summary(dir.path()).unwrap().unwrap();
+    assert_eq!(pid, std::process::id());
+    assert_eq!(running, devnet.summary());
+    assert_eq!(running.chaincodes[CH]["kv"], deployed.package_id);
 
     let gw = gateway(&summary, "ServiceCentre", "clerk1");
     let contract = gw.network(CH).contract("kv");
@@ -313,6 +318,7 @@ async fn gateway_end_to_end_on_an_up_devnet_and_restart_keeps_the_ledger() {
     drop(contract);
     drop(gw);
     devnet.down().await;
+    assert!(Devnet::running_summary(dir.path()).unwrap().is_none());
     let t1 = Instant::now();
     let devnet = Devnet::up(config).await.unwrap();
     println!(

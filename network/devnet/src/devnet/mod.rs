@@ -9,6 +9,8 @@
 //! orderer/<channel>.redb        the orderer's block store
 //! peers/<host>/<channel>.redb   each peer's ledger
 //! chaincodes.json               chaincode definitions, re-applied on restart
+//! devnet.json                   the running devnet's summary (endpoints, paths, process ID),
+//!                               removed by `down`; what `devnet status` reads from another process
 //! ```
 //!
 //! Restarting on the same data dir reuses the identities, the genesis blocks and the ledgers, so
@@ -559,6 +561,7 @@ impl Devnet {
         };
         devnet.write_profiles()?;
         devnet.startup = started.elapsed();
+        devnet.write_summary()?;
         Ok(devnet)
     }
 
@@ -580,6 +583,33 @@ impl Devnet {
         }
         material::write_profiles(&self.config.topology, &self.crypto, &ep)?;
         Ok(())
+    }
+
+    fn write_summary(&self) -> Result<(), DevnetError> {
+        let path = summary_path(&self.config.data_dir);
+        let mut v = serde_json::to_value(self.summary())
+            .map_err(|e| DevnetError::Corrupt(path.display().to_string(), e.to_string()))?;
+        v["pid"] = serde_json::json!(std::process::id());
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&v).unwrap_or_default())
+            .map_err(io(tmp.display().to_string()))?;
+        std::fs::rename(&tmp, &path).map_err(io(path.display().to_string()))
+    }
+
+    /// The summary a running devnet wrote to `data_dir/devnet.json`, with the process ID that
+    /// runs it; `None` when no devnet was started there or it was brought down.
+    pub fn running_summary(data_dir: &Path) -> Result<Option<(DevnetSummary, u32)>, DevnetError> {
+        let path = summary_path(data_dir);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read(&path).map_err(io(path.display().to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| DevnetError::Corrupt(path.display().to_string(), e.to_string()))?;
+        let pid = v["pid"].as_u64().unwrap_or(0) as u32;
+        let summary = serde_json::from_value(v)
+            .map_err(|e| DevnetError::Corrupt(path.display().to_string(), e.to_string()))?;
+        Ok(Some((summary, pid)))
     }
 
     /// The peers.
@@ -725,6 +755,8 @@ impl Devnet {
             });
         }
         store_definitions(&self.config.data_dir, &defs)?;
+        drop(defs);
+        self.write_summary()?;
         Ok(Deployed {
             package_id,
             channels,
@@ -843,6 +875,7 @@ impl Devnet {
             }
         }
         self.orderer.halt();
+        let _ = std::fs::remove_file(summary_path(&self.config.data_dir));
     }
 }
 
@@ -855,6 +888,7 @@ impl Drop for Devnet {
             s.task.abort();
         }
         self.orderer.halt();
+        let _ = std::fs::remove_file(summary_path(&self.config.data_dir));
     }
 }
 
@@ -874,6 +908,10 @@ fn application_policy_bytes(text: Option<&str>) -> Result<Vec<u8>, DevnetError> 
         r#type: Some(policy),
     }
     .encode_to_vec())
+}
+
+fn summary_path(dir: &Path) -> PathBuf {
+    dir.join("devnet.json")
 }
 
 fn definitions_path(dir: &Path) -> PathBuf {
