@@ -14,6 +14,7 @@ pub mod devnet;
 pub mod endorser;
 pub mod gateway;
 pub mod ledger;
+pub mod lifecycle;
 pub mod material;
 pub mod msp;
 pub mod orderer;
