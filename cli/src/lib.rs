@@ -34,6 +34,8 @@ pub struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// The whole licence story on the embedded devnet, narrated (or one JSON document).
+    Demo(commands::demo::Args),
     /// The embedded Fabric-compatible network: up, down, status, deploy.
     #[command(subcommand)]
     Devnet(commands::devnet::Command),
@@ -121,6 +123,7 @@ pub fn main_exit() -> ExitCode {
 
 async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
     match command {
+        Command::Demo(a) => commands::demo::run(ctx, a).await,
         Command::Devnet(c) => commands::devnet::run(ctx, c).await,
         Command::Chaincode(c) => commands::chaincode::run(ctx, c).await,
         Command::Ca(c) => commands::ca::run(ctx, c).await,

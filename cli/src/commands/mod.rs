@@ -6,6 +6,7 @@ pub mod ca;
 pub mod catalogue;
 pub mod chaincode;
 pub mod completions;
+pub mod demo;
 pub mod devnet;
 pub mod events;
 pub mod grant;
