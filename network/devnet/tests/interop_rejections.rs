@@ -1,0 +1,400 @@
+//! Transactions a real peer rejects, built with fabric-common's transaction helpers, endorsed by
+//! the devnet's peers and sent through the devnet orderer's gRPC Broadcast over TLS: each one
+//! gets the `TxValidationCode` (names from fabric-protos) a real Fabric peer records, read both
+//! from the committed blocks' transaction filters on every peer and through the Gateway's
+//! CommitStatus. The test prints the table.
+
+#[path = "peer_fixture.rs"]
+mod peer_fixture;
+#[path = "interop_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use fabric_common::crypto::Signer;
+use fabric_common::identity::SigningIdentity;
+use fabric_common::tx::{create_chaincode_proposal, create_signed_tx, ChaincodeInvocation};
+use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig};
+use fabric_protos::common::{BlockMetadataIndex, Envelope, Status};
+use fabric_protos::gateway::gateway_client::GatewayClient;
+use fabric_protos::gateway::{CommitStatusRequest, SignedCommitStatusRequest};
+use fabric_protos::orderer::atomic_broadcast_client::AtomicBroadcastClient;
+use fabric_protos::protos::{Proposal, ProposalResponse, TxValidationCode as Code};
+use prost::Message;
+use support::*;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+/// A TLS channel to `addr`, trusting the PEM in `ca`, checking the name `host`.
+async fn tls_channel(addr: &str, ca: &std::path::Path, host: &str) -> Channel {
+    let pem = std::fs::read(ca).unwrap();
+    Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(pem))
+                .domain_name(host),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+struct Net {
+    devnet: Devnet,
+    client: SigningIdentity,
+    orderer: AtomicBroadcastClient<Channel>,
+    gateway: GatewayClient<Channel>,
+}
+
+impl Net {
+    /// Endorses `args` on `cc` on the given organisations' peers.
+    async fn endorse(
+        &self,
+        cc: &str,
+        args: &[&str],
+        orgs: &[&str],
+    ) -> (Proposal, String, Vec<ProposalResponse>) {
+        let inv = ChaincodeInvocation::new(CH, cc, args[0], &args[1..]);
+        let up = create_chaincode_proposal(&inv, self.client.serialized());
+        let sp = up.sign(&self.client).unwrap();
+        let mut out = Vec::new();
+        for org in orgs {
+            let peer = self.devnet.peer(org).unwrap();
+            let r = peer.node.process_proposal(sp.clone()).await.unwrap();
+            assert_eq!(r.response.as_ref().unwrap().status, 200, "{org}: {r:?}");
+            out.push(r);
+        }
+        (up.proposal, up.tx_id, out)
+    }
+
+    /// The transaction envelope, signed by the client.
+    fn envelope(&self, prop: &Proposal, responses: &[ProposalResponse]) -> Envelope {
+        create_signed_tx(prop, &self.client, self.client.serialized(), responses).unwrap()
+    }
+
+    /// Sends envelopes on one Broadcast stream; the orderer's status for each.
+    async fn broadcast(&self, envs: Vec<Envelope>) -> Vec<(Status, String)> {
+        let n = envs.len();
+        let mut stream = self
+            .orderer
+            .clone()
+            .broadcast(tokio_stream::iter(envs))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let r = stream
+                .message()
+                .await
+                .unwrap()
+                .expect("a response per envelope");
+            out.push((Status::try_from(r.status).unwrap(), r.info));
+        }
+        out
+    }
+
+    /// Broadcasts, expecting SUCCESS, and waits until every peer has committed the block that
+    /// holds the last of them.
+    async fn order(&self, envs: Vec<Envelope>) {
+        for (status, info) in self.broadcast(envs).await {
+            assert_eq!(status, Status::Success, "{info}");
+        }
+        self.settle().await;
+    }
+
+    /// Waits until every peer's ledger has the orderer's height and the orderer cut no more.
+    async fn settle(&self) {
+        let chain = self.devnet.orderer().chain(CH).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            // The batch timeout cuts a pending batch; wait past it, then for the peers.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let h = chain.ledger().height();
+            if self
+                .devnet
+                .peers()
+                .iter()
+                .all(|p| p.node.channel(CH).unwrap().ledger().height() == h)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "peers did not catch up"
+            );
+        }
+    }
+
+    /// Every occurrence of `txid` in the blocks of every peer, with the code in the block's
+    /// transaction filter; all peers must agree.
+    fn codes_in_blocks(&self, txid: &str) -> Vec<Code> {
+        let mut per_peer = Vec::new();
+        for p in self.devnet.peers() {
+            let ledger = p.node.channel(CH).unwrap().ledger().clone();
+            let mut codes = Vec::new();
+            for n in 1..ledger.height() {
+                let block = ledger.block(n).unwrap().unwrap();
+                let filter = &block.metadata.as_ref().unwrap().metadata
+                    [BlockMetadataIndex::TransactionsFilter as usize];
+                for (i, env) in block.data.as_ref().unwrap().data.iter().enumerate() {
+                    let tx = fabric_common::tx::unpack_envelope_bytes(env).unwrap();
+                    if tx.tx_id() == txid {
+                        codes.push(Code::try_from(i32::from(filter[i])).unwrap());
+                    }
+                }
+            }
+            per_peer.push(codes);
+        }
+        for other in &per_peer[1..] {
+            assert_eq!(other, &per_peer[0], "peers disagree on {txid}");
+        }
+        per_peer.remove(0)
+    }
+
+    /// The Gateway's CommitStatus for `txid`, asked of the Police peer.
+    async fn commit_status(&self, txid: &str) -> (Code, u64) {
+        let request = CommitStatusRequest {
+            transaction_id: txid.into(),
+            channel_id: CH.into(),
+            identity: self.client.serialized().to_vec(),
+        }
+        .encode_to_vec();
+        let signature = self.client.sign(&request).unwrap();
+        let r = self
+            .gateway
+            .clone()
+            .commit_status(SignedCommitStatusRequest { request, signature })
+            .await
+            .unwrap()
+            .into_inner();
+        (Code::try_from(r.result).unwrap(), r.block_number)
+    }
+}
+
+struct Row {
+    case: &'static str,
+    expected: String,
+    devnet: String,
+    /// The transaction, when it reached the peers and is its txid's first occurrence.
+    txid: Option<String>,
+}
+
+fn row(case: &'static str, expected: Code, got: Code, txid: Option<&str>) -> Row {
+    Row {
+        case,
+        expected: expected.as_str_name().into(),
+        devnet: got.as_str_name().into(),
+        txid: txid.map(str::to_string),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_transactions_get_the_validation_codes_of_a_real_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::up(DevnetConfig::new(topology(), dir.path()))
+        .await
+        .unwrap();
+    // `kv`: either organisation may endorse; `kvpolice`: only the Police peer.
+    let mut servers = Vec::new();
+    for (name, policy) in [
+        ("kv", "OR('PoliceMSP.peer','ServiceMSP.peer')"),
+        ("kvpolice", "OR('PoliceMSP.peer')"),
+    ] {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let d = devnet
+            .deploy_ccaas(&DeployRequest {
+                name: name.into(),
+                address: addr.clone(),
+                policy: Some(policy.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        servers.push(peer_fixture::start_chaincode(&d.package_id, &addr).await);
+    }
+    let summary = devnet.summary();
+    let client =
+        fabric_common::msp::read_signing_identity(&summary.msp["Service"]["clerk1"], "ServiceMSP")
+            .unwrap();
+    let orderer = AtomicBroadcastClient::new(
+        tls_channel(
+            &summary.orderer,
+            &summary.orderer_tls_ca_cert,
+            &summary.orderer_host,
+        )
+        .await,
+    );
+    let police = summary.peers.iter().find(|p| p.org == "Police").unwrap();
+    let gateway =
+        GatewayClient::new(tls_channel(&police.address, &police.tls_ca_cert, &police.host).await);
+    let net = Net {
+        devnet,
+        client,
+        orderer,
+        gateway,
+    };
+    let mut table: Vec<Row> = Vec::new();
+
+    // Setup, all VALID: values for key-level policy, MVCC and ranges; then a key-level
+    // policy (Police only) on `sbe` (Fabric ignores metadata on a key that does not exist).
+    let (p, t_sbe, r) = net.endorse("kv", &["put", "sbe", "0"], &["Service"]).await;
+    let e1 = net.envelope(&p, &r);
+    let (p, t_mv, r) = net.endorse("kv", &["put", "mv", "1"], &["Service"]).await;
+    let e2 = net.envelope(&p, &r);
+    let (p, _, r) = net.endorse("kv", &["put", "r1", "a"], &["Service"]).await;
+    let e3 = net.envelope(&p, &r);
+    net.order(vec![e1, e2, e3]).await;
+    let (p, t_setvp, r) = net
+        .endorse("kv", &["setvp", "sbe", "OR('PoliceMSP.peer')"], &["Police"])
+        .await;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    for t in [&t_sbe, &t_mv, &t_setvp] {
+        assert_eq!(net.codes_in_blocks(t), vec![Code::Valid]);
+    }
+
+    // 1. Valid control: endorsed by a peer the policies accept.
+    let (p, t, r) = net
+        .endorse("kv", &["put", "sbe", "police"], &["Police"])
+        .await;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "valid (control)",
+        Code::Valid,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 2. A forged endorsement signature: the only endorsement no longer verifies, so the
+    //    policy is not met.
+    let (p, t, mut r) = net
+        .endorse("kv", &["put", "forged", "x"], &["Police"])
+        .await;
+    let sig = &mut r[0].endorsement.as_mut().unwrap().signature;
+    let last = sig.len() - 1;
+    sig[last] ^= 0x01;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "forged endorser signature",
+        Code::EndorsementPolicyFailure,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 3. A forged creator signature on the envelope: the orderer refuses it at Broadcast
+    //    (/Channel/Writers), as a real orderer does; no peer ever sees it.
+    let (p, t, r) = net
+        .endorse("kv", &["put", "forged2", "x"], &["Police"])
+        .await;
+    let mut env = net.envelope(&p, &r);
+    let last = env.signature.len() - 1;
+    env.signature[last] ^= 0x01;
+    let refused = net.broadcast(vec![env]).await;
+    table.push(Row {
+        case: "forged creator signature",
+        expected: "Broadcast FORBIDDEN".into(),
+        devnet: format!("Broadcast {}", refused[0].0.as_str_name()),
+        txid: None,
+    });
+    net.settle().await;
+    assert!(net.codes_in_blocks(&t).is_empty(), "never ordered");
+
+    // 4. Endorsed by the wrong organisation: `kvpolice` needs the Police peer.
+    let (p, t, r) = net
+        .endorse("kvpolice", &["put", "k", "v"], &["Service"])
+        .await;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "endorsement by the wrong org",
+        Code::EndorsementPolicyFailure,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 5. Key-level policy: `sbe` needs the Police peer; the chaincode policy alone is met.
+    let (p, t, r) = net
+        .endorse("kv", &["put", "sbe", "service"], &["Service"])
+        .await;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "key-level policy violation",
+        Code::EndorsementPolicyFailure,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 6. MVCC: `mv` is read at version 1, then updated by another transaction before this one
+    //    commits.
+    let (p_read, t, r_read) = net.endorse("kv", &["get", "mv"], &["Police"]).await;
+    let (p, _, r) = net.endorse("kv", &["put", "mv", "2"], &["Service"]).await;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    net.order(vec![net.envelope(&p_read, &r_read)]).await;
+    table.push(row(
+        "MVCC conflict",
+        Code::MvccReadConflict,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 7. Phantom read: a range query's results change (a key inserted into the range) before
+    //    the transaction commits.
+    let (p_range, t, r_range) = net.endorse("kv", &["range", "r0", "r9"], &["Police"]).await;
+    assert_eq!(r_range[0].response.as_ref().unwrap().payload, b"r1");
+    let (p, _, r) = net.endorse("kv", &["put", "r5", "b"], &["Service"]).await;
+    net.order(vec![net.envelope(&p, &r)]).await;
+    net.order(vec![net.envelope(&p_range, &r_range)]).await;
+    table.push(row(
+        "phantom read",
+        Code::PhantomReadConflict,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 8. Duplicate txid: the same envelope twice in one block, and again in a later block.
+    let (p, t, r) = net.endorse("kv", &["put", "dup", "1"], &["Police"]).await;
+    let env = net.envelope(&p, &r);
+    net.order(vec![env.clone(), env.clone()]).await;
+    net.order(vec![env]).await;
+    let codes = net.codes_in_blocks(&t);
+    assert_eq!(codes.len(), 3, "{codes:?}");
+    assert_eq!(codes[0], Code::Valid);
+    table.push(row(
+        "duplicate txid (same block)",
+        Code::DuplicateTxid,
+        codes[1],
+        None,
+    ));
+    table.push(row(
+        "duplicate txid (later block)",
+        Code::DuplicateTxid,
+        codes[2],
+        None,
+    ));
+    // CommitStatus reports the first occurrence, as Fabric's txid index holds it.
+    assert_eq!(net.commit_status(&t).await.0, Code::Valid);
+
+    // Every code, through the Gateway's CommitStatus too.
+    for row in &table {
+        if let Some(t) = &row.txid {
+            let (code, _) = net.commit_status(t).await;
+            assert_eq!(
+                code.as_str_name(),
+                row.devnet,
+                "CommitStatus of {}",
+                row.case
+            );
+        }
+    }
+    println!(
+        "\n{:<32} {:<32} {:<32}",
+        "case", "real Fabric peer", "devnet"
+    );
+    for row in &table {
+        println!("{:<32} {:<32} {:<32}", row.case, row.expected, row.devnet);
+    }
+    for row in &table {
+        assert_eq!(row.expected, row.devnet, "{}", row.case);
+    }
+    net.devnet.down().await;
+    drop(servers);
+}
