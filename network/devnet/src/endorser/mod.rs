@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chaincode::TxParams;
 use crate::ledger::VALIDATION_PARAMETER;
-use crate::msp::CheckedIdentity;
+use crate::msp::{ChannelMsps, CheckedIdentity};
 use crate::peer::{PeerChannel, PeerNode};
 use simulator::{SimulationResults, TxSimulator};
 
@@ -115,7 +115,7 @@ fn unpack(sp: &SignedProposal) -> Result<Unpacked, String> {
 fn validate(
     up: &Unpacked,
     sp: &SignedProposal,
-    ch: &PeerChannel,
+    msps: &ChannelMsps,
 ) -> Result<Arc<CheckedIdentity>, String> {
     let t = up.channel_header.r#type;
     match HeaderType::try_from(t) {
@@ -147,7 +147,7 @@ fn validate(
         return Err("empty signature bytes".into());
     }
     let channel = &up.channel_header.channel_id;
-    let creator = ch.context().msps.deserialize(&shdr.creator).map_err(|e| {
+    let creator = msps.deserialize(&shdr.creator).map_err(|e| {
         tracing::warn!(%channel, error = %e, "access denied");
         format!("access denied: channel [{channel}] creator org unknown, creator is malformed")
     })?;
@@ -240,12 +240,15 @@ pub async fn process_proposal(
     })?;
     let channel_id = up.channel_header.channel_id.clone();
     let cc = up.chaincode_name.clone();
+    if channel_id.is_empty() {
+        return channelless(node, &up, &sp);
+    }
     let Some(ch) = node.channel(&channel_id) else {
         return Ok(error_response(format!("channel '{channel_id}' not found")));
     };
     let txid = up.channel_header.tx_id.clone();
     // 0 -- check and validate
-    let creator = validate(&up, &sp, &ch)
+    let creator = validate(&up, &sp, &ch.context().msps)
         .map_err(|e| tonic::Status::unknown(format!("error validating proposal: {e}")))?;
     let dup = ch
         .ledger()
@@ -260,7 +263,7 @@ pub async fn process_proposal(
     if !SYSTEM_CHAINCODES.contains(&cc.as_str()) {
         check_acl(&ch, &creator).map_err(tonic::Status::unknown)?;
     }
-    match endorse(node, &ch, &up, sp).await {
+    match endorse(node, &ch, &up, sp, &creator).await {
         Ok(r) => Ok(r),
         Err(e) => {
             tracing::warn!(channel = %channel_id, chaincode = %cc, error = %e, "failed to invoke chaincode");
@@ -275,53 +278,76 @@ async fn endorse(
     ch: &PeerChannel,
     up: &Unpacked,
     sp: SignedProposal,
+    creator: &CheckedIdentity,
 ) -> Result<ProposalResponse, String> {
     let channel_id = ch.channel_id();
     let cc = up.chaincode_name.as_str();
     let txid = up.channel_header.tx_id.clone();
     let snapshot = ch.ledger().snapshot().map_err(|e| e.to_string())?;
     let endorsed_at = snapshot.height().map_err(|e| e.to_string())?;
-    let defined = ch.chaincode(cc).ok_or_else(|| {
-        format!("make sure the chaincode {cc} has been successfully defined on channel {channel_id} and try again: chaincode {cc} not found")
-    })?;
-    let def = &defined.definition;
-    let support = node.chaincode_support();
-    if !support.is_installed(&def.package_id) {
-        return Err(format!("make sure the chaincode {cc} has been successfully defined on channel {channel_id} and try again: chaincode definition for '{cc}' exists, but chaincode is not installed"));
-    }
     let mut sim = TxSimulator::new(snapshot, &txid);
-    let sim_err =
-        |e: String| format!("error in simulation: failed to execute transaction {txid}: {e}");
-    check_invocation(
-        &mut sim,
-        cc,
-        &def.version,
-        def.init_required,
-        up.input.is_init,
-    )
-    .map_err(|e| sim_err(format!("invalid invocation: {e}")))?;
-    let params = TxParams {
-        channel_id: channel_id.to_string(),
-        txid: txid.clone(),
-        signed_proposal: Some(sp),
-        creator: up.signature_header.creator.clone(),
-        simulator: Arc::new(Mutex::new(sim)),
+    let (res, event, version, results) = if cc == crate::lifecycle::LIFECYCLE {
+        let inv = crate::lifecycle::Invocation {
+            node,
+            channel: Some(ch),
+            msps: &ch.context().msps,
+            creator,
+            sim: Some(&mut sim),
+        };
+        let res = crate::lifecycle::invoke(inv, &up.input.args);
+        let results = sim.results();
+        (
+            res,
+            None,
+            crate::lifecycle::SYSCC_VERSION.to_string(),
+            results,
+        )
+    } else {
+        let defined = ch.chaincode(cc).ok_or_else(|| {
+            format!("make sure the chaincode {cc} has been successfully defined on channel {channel_id} and try again: chaincode {cc} not found")
+        })?;
+        let def = &defined.definition;
+        if def.package_id.is_empty() {
+            return Err(format!("make sure the chaincode {cc} has been successfully defined on channel {channel_id} and try again: chaincode definition for '{cc}' at sequence {} on channel '{channel_id}' has not yet been approved by this org", def.sequence));
+        }
+        let support = node.chaincode_support();
+        if !support.is_installed(&def.package_id) {
+            return Err(format!("make sure the chaincode {cc} has been successfully defined on channel {channel_id} and try again: chaincode definition for '{cc}' exists, but chaincode is not installed"));
+        }
+        let sim_err =
+            |e: String| format!("error in simulation: failed to execute transaction {txid}: {e}");
+        check_invocation(
+            &mut sim,
+            cc,
+            &def.version,
+            def.init_required,
+            up.input.is_init,
+        )
+        .map_err(|e| sim_err(format!("invalid invocation: {e}")))?;
+        let params = TxParams {
+            channel_id: channel_id.to_string(),
+            txid: txid.clone(),
+            signed_proposal: Some(sp),
+            creator: up.signature_header.creator.clone(),
+            simulator: Arc::new(Mutex::new(sim)),
+        };
+        let (res, event) = support
+            .execute(&params, cc, &def.package_id, up.input.clone())
+            .await
+            .map_err(|e| format!("error in simulation: {e}"))?;
+        let results: SimulationResults = params
+            .simulator
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .results();
+        (res, event, def.version.clone(), results)
     };
-    let (res, event) = support
-        .execute(&params, cc, &def.package_id, up.input.clone())
-        .await
-        .map_err(|e| format!("error in simulation: {e}"))?;
     // Per Fabric, a response ≥ 400 carries no event.
     let event = if res.status >= ERROR_THRESHOLD {
         None
     } else {
         event
     };
-    let results: SimulationResults = params
-        .simulator
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .results();
     if let Some(pvt) = results.private.clone() {
         if res.status < ERROR_THRESHOLD {
             node.inner
@@ -340,7 +366,7 @@ async fn endorse(
             chaincode_id: Some(ChaincodeId {
                 path: String::new(),
                 name: cc.to_string(),
-                version: def.version.clone(),
+                version,
             }),
         }
         .encode_to_vec(),
@@ -520,4 +546,43 @@ impl Endorser for EndorserService {
             .await
             .map(tonic::Response::new)
     }
+}
+
+/// A proposal without a channel: only `_lifecycle`'s peer-local functions (install, query
+/// installed), checked against the peer's own MSP; never endorsed (Fabric returns the bare
+/// response).
+fn channelless(
+    node: &PeerNode,
+    up: &Unpacked,
+    sp: &SignedProposal,
+) -> Result<ProposalResponse, tonic::Status> {
+    let local = node
+        .channel_ids()
+        .into_iter()
+        .filter_map(|c| node.channel(&c))
+        .find(|c| c.context().msps.msp(node.msp_id()).is_some());
+    let Some(local) = local else {
+        return Err(tonic::Status::unknown(
+            "error validating proposal: access denied: channel [] creator org unknown, creator is malformed",
+        ));
+    };
+    let msps = &local.context().msps;
+    let creator = validate(up, sp, msps)
+        .map_err(|e| tonic::Status::unknown(format!("error validating proposal: {e}")))?;
+    let cc = up.chaincode_name.as_str();
+    if cc != crate::lifecycle::LIFECYCLE {
+        return Ok(error_response(format!("make sure the chaincode {cc} has been successfully defined on channel  and try again: chaincode {cc} not found")));
+    }
+    let inv = crate::lifecycle::Invocation {
+        node,
+        channel: None,
+        msps,
+        creator: &creator,
+        sim: None,
+    };
+    let res = crate::lifecycle::invoke(inv, &up.input.args);
+    Ok(ProposalResponse {
+        response: Some(res),
+        ..Default::default()
+    })
 }

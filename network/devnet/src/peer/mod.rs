@@ -46,6 +46,9 @@ pub enum PeerError {
     /// Chaincode support refused the package (e.g. a bad connection.json).
     #[error(transparent)]
     Chaincode(#[from] ChaincodeError),
+    /// Chaincode definitions in `_lifecycle` state could not be applied.
+    #[error("_lifecycle: {0}")]
+    Lifecycle(String),
     /// The data directory could not be created.
     #[error("peer data directory: {0}")]
     Io(#[from] std::io::Error),
@@ -212,6 +215,8 @@ pub struct DefinedChaincode {
     pub policy: EndorsementPolicy,
     /// Explicit collections by name.
     pub collections: BTreeMap<String, CollectionInfo>,
+    /// Whether the definition was read from `_lifecycle` state (rather than set in-process).
+    pub from_lifecycle: bool,
 }
 
 impl DefinedChaincode {
@@ -237,6 +242,7 @@ pub struct PeerChannel {
     transient: TransientStore,
     support: Arc<ChaincodeSupport>,
     commit_lock: Mutex<()>,
+    node: Weak<NodeInner>,
 }
 
 impl std::fmt::Debug for PeerChannel {
@@ -282,6 +288,14 @@ impl PeerChannel {
         let channel = self.channel_id().to_string();
         let pvt = self.transient.for_block(&channel, &block);
         let ev = self.committer.commit_block(block, &pvt)?;
+        if touches_lifecycle(&ev) {
+            if let Some(inner) = self.node.upgrade() {
+                let node = PeerNode { inner };
+                if let Err(e) = crate::lifecycle::refresh(&node, self) {
+                    tracing::error!(peer = %self.peer_name, error = %e, "applying chaincode definitions");
+                }
+            }
+        }
         if !pvt.is_empty() {
             let txids: Vec<String> = ev.txs.iter().map(|(t, _)| t.clone()).collect();
             self.transient
@@ -298,6 +312,25 @@ impl PeerChannel {
     /// endorsement policy and collection membership, the name → package mapping, and the
     /// package's server in chaincode support.
     pub fn define_chaincode(&self, def: ChaincodeDefinition) -> Result<(), PeerError> {
+        self.set_definition(def, true, false)
+    }
+
+    /// Applies a definition read from `_lifecycle` state; the package is run only when this
+    /// peer has it installed.
+    pub(crate) fn apply_lifecycle_definition(
+        &self,
+        def: ChaincodeDefinition,
+    ) -> Result<(), PeerError> {
+        let installed = !def.connection.address.is_empty();
+        self.set_definition(def, installed, true)
+    }
+
+    fn set_definition(
+        &self,
+        def: ChaincodeDefinition,
+        install: bool,
+        from_lifecycle: bool,
+    ) -> Result<(), PeerError> {
         let policy = EndorsementPolicy::from_application_policy(&def.endorsement_policy)?;
         let mut collections = BTreeMap::new();
         for c in &def.collections.config {
@@ -306,8 +339,10 @@ impl PeerChannel {
             };
             collections.insert(sc.name.clone(), CollectionInfo::new(sc.clone())?);
         }
-        self.support
-            .install(&def.package_id, def.connection.clone())?;
+        if install {
+            self.support
+                .install(&def.package_id, def.connection.clone())?;
+        }
         let ctx = self.context();
         ctx.define_chaincode(&def.name, policy.clone());
         for (name, c) in &collections {
@@ -326,6 +361,7 @@ impl PeerChannel {
                 definition: def,
                 policy,
                 collections,
+                from_lifecycle,
             }),
         );
         Ok(())
@@ -358,6 +394,7 @@ pub(crate) struct NodeInner {
     pub(crate) config: PeerNodeConfig,
     pub(crate) channels: RwLock<HashMap<String, Arc<PeerChannel>>>,
     pub(crate) support: Arc<ChaincodeSupport>,
+    pub(crate) packages: crate::lifecycle::PackageStore,
 }
 
 /// A peer of the devnet; cheap to clone.
@@ -446,10 +483,19 @@ impl PeerNode {
     /// `chaincode.executetimeout`).
     pub fn with_execute_timeout(config: PeerNodeConfig, timeout: std::time::Duration) -> Self {
         let support = Arc::new(ChaincodeSupport::new(timeout));
+        let packages = crate::lifecycle::PackageStore::open(
+            config.data_dir.join("lifecycle").join("chaincodes"),
+        );
+        for p in packages.list() {
+            if let Err(e) = support.install(&p.package_id, p.connection.clone()) {
+                tracing::warn!(package_id = %p.package_id, error = %e, "installed package not usable");
+            }
+        }
         let inner = Arc::new(NodeInner {
             config,
             channels: RwLock::new(HashMap::new()),
             support,
+            packages,
         });
         inner
             .support
@@ -475,6 +521,11 @@ impl PeerNode {
     /// The peer's signing identity.
     pub fn signer(&self) -> &SigningIdentity {
         &self.inner.config.signer
+    }
+
+    /// The chaincode packages installed with `_lifecycle`.
+    pub fn packages(&self) -> &crate::lifecycle::PackageStore {
+        &self.inner.packages
     }
 
     /// The chaincode servers this peer hosts.
@@ -516,6 +567,21 @@ impl PeerNode {
             bundle.policies.clone(),
             &self.inner.config.msp_id,
         ));
+        // `_lifecycle`'s own policies: its public writes need the lifecycle endorsement policy,
+        // an org's approvals (its implicit collection) that org's endorsement policy.
+        ctx.define_chaincode(
+            crate::lifecycle::LIFECYCLE,
+            EndorsementPolicy::ChannelConfig(crate::lifecycle::LIFECYCLE_ENDORSEMENT_REF.into()),
+        );
+        for (org, msp) in crate::lifecycle::application_orgs(&bundle) {
+            ctx.define_collection_policy(
+                crate::lifecycle::LIFECYCLE,
+                &crate::lifecycle::implicit_collection(&msp),
+                Some(EndorsementPolicy::ChannelConfig(format!(
+                    "/Channel/Application/{org}/Endorsement"
+                ))),
+            );
+        }
         let committer = Committer::new(ledger.clone(), ctx);
         if ledger.height() == 0 {
             committer.commit_genesis(genesis.clone())?;
@@ -532,8 +598,12 @@ impl PeerNode {
             transient: self.inner.config.transient.clone(),
             support: self.inner.support.clone(),
             commit_lock: Mutex::new(()),
+            node: Arc::downgrade(&self.inner),
         });
         channels.insert(channel_id, ch.clone());
+        drop(channels);
+        // Definitions are ledger state: a restarted peer runs what its channel defines.
+        crate::lifecycle::refresh(self, &ch).map_err(PeerError::Lifecycle)?;
         Ok(ch)
     }
 
@@ -576,4 +646,26 @@ impl PeerNode {
     {
         crate::endorser::EndorserService::server(self.clone())
     }
+}
+
+/// Whether a committed block has a valid transaction that invoked `_lifecycle` (a cheap byte
+/// search first: almost no block does).
+fn touches_lifecycle(ev: &CommitEvent) -> bool {
+    const VALID: i32 = fabric_protos::protos::TxValidationCode::Valid as i32;
+    let Some(data) = ev.block.data.as_ref() else {
+        return false;
+    };
+    let needle = crate::lifecycle::LIFECYCLE.as_bytes();
+    data.data.iter().zip(&ev.txs).any(|(d, (_, code))| {
+        *code == VALID
+            && d.windows(needle.len()).any(|w| w == needle)
+            && fabric_common::tx::unpack_envelope_bytes(d).is_ok_and(|tx| {
+                tx.actions.iter().any(|a| {
+                    a.chaincode_action
+                        .chaincode_id
+                        .as_ref()
+                        .is_some_and(|c| c.name == crate::lifecycle::LIFECYCLE)
+                })
+            })
+    })
 }
