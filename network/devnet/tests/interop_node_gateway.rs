@@ -41,6 +41,7 @@ async fn fabric_gateway_node_client_evaluates_submits_and_reads_events_with_a_ch
     let out = run_node("devnet/gateway.js", &input, Duration::from_secs(90)).await;
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
 
+    settle(&devnet, CH).await;
     assert_eq!(out["put"], "");
     assert_eq!(out["get"], "blue");
     let ledger = devnet

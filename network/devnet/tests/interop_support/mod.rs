@@ -150,3 +150,67 @@ pub fn client_input(summary: &DevnetSummary, org: &str, user: &str) -> serde_jso
         "mspDir": summary.msp[org][user],
     })
 }
+
+/// A Rust Gateway client (fabric-client) for `user` of `org`, over TLS to the org's peer.
+pub fn gateway(summary: &DevnetSummary, org: &str, user: &str) -> fabric_client::gateway::Gateway {
+    use fabric_client::gateway::{
+        Connection, ConnectionOptions, Endpoint, Gateway, GatewayOptions,
+    };
+    let peer = summary.peers.iter().find(|p| p.org == org).expect("peer");
+    let signing =
+        fabric_client::msp::load_signing_identity(&peer.msp_id, &summary.msp[org][user]).unwrap();
+    let endpoint = Endpoint::new(format!("https://{}", peer.address))
+        .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
+        .server_name(peer.host.clone());
+    let conn = Connection::new(vec![endpoint], &ConnectionOptions::default()).unwrap();
+    Gateway::for_signing_identity(conn, &signing, GatewayOptions::default())
+}
+
+/// A throwaway TLS CA and a server certificate for 127.0.0.1 signed by it, written to `dir`:
+/// (CA PEM, server cert file, server key file).
+pub fn tls_server_files(dir: &Path) -> (String, PathBuf, PathBuf) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "chaincode-tls-ca");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut leaf =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "chaincode");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = leaf.signed_by(&key, &issuer).unwrap().pem();
+    let (cert_file, key_file) = (dir.join("server.crt"), dir.join("server.key"));
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    (ca_pem, cert_file, key_file)
+}
+
+/// Waits until every peer has committed every block the orderer has cut on `channel` (each peer
+/// commits on its own, so a commit status from one peer says nothing of the others).
+pub async fn settle(devnet: &fabric_devnet::devnet::Devnet, channel: &str) {
+    let chain = devnet.orderer().chain(channel).expect("channel");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = chain.ledger().height();
+        if devnet
+            .peers()
+            .iter()
+            .filter_map(|p| p.node.channel(channel))
+            .all(|c| c.ledger().height() >= h)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "peers did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
