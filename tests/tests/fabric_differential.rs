@@ -13,7 +13,8 @@
 //! * a chaincode-level endorsement failure (one organisation endorses),
 //! * a key-level endorsement failure (a key whose policy names the regulator, endorsed by the
 //!   two others) and the key-level policy satisfied by the regulator alone,
-//! * a duplicate transaction ID (the same signed envelope submitted twice),
+//! * a duplicate transaction ID (the same signed envelope submitted twice) and the endorsers'
+//!   refusal of a proposal whose transaction ID is already committed,
 //!
 //! then gets, a range, a missing key and key histories. Validation codes are read from the
 //! blocks' transaction filters through Deliver (the duplicate's second copy has no commit status
@@ -229,9 +230,21 @@ async fn run_script(gateway: Gateway) -> Outcome {
     ));
 
     // Duplicate transaction ID: the same signed envelope ordered twice.
-    let dup = s.endorse(&["put", "dup", "d1"], &[]).await;
+    let dup_proposal = s
+        .contract()
+        .new_proposal("put")
+        .string_args(&["dup", "d1"])
+        .build()
+        .expect("proposal");
+    let dup = dup_proposal.endorse().await.expect("endorse put dup");
     s.commit("put dup", &dup).await;
     cases.push(("first of a duplicated transaction", "put dup"));
+    // The endorsers refuse a proposal whose transaction ID is already in the ledger.
+    let refused = dup_proposal
+        .endorse()
+        .await
+        .expect_err("a committed transaction ID is not endorsed again");
+    let refusal = normalised_status(&s, &refused, dup.transaction_id());
     let again = s.commit("put dup (again)", &dup).await;
     // The second copy shares the first's ID: its commit status is the ID's status.
     s.ledger.statuses.insert("put dup (again)", again);
@@ -267,6 +280,9 @@ async fn run_script(gateway: Gateway) -> Outcome {
             commit_status: s.ledger.statuses["put dup (again)"],
         },
     ));
+
+    out.queries
+        .insert("endorse a committed proposal again".into(), refusal);
 
     // ---- queries: state, a range, a missing key, histories
     // A key never validly written (`count`, `solo`) is the chaincode's error, per endorser.
@@ -308,6 +324,25 @@ async fn run_script(gateway: Gateway) -> Outcome {
             .insert(format!("history {key}"), Value::Array(rows));
     }
     out
+}
+
+/// A Gateway error as comparable JSON: gRPC code, message and the endorsers' messages, with the
+/// transaction ID and the creator (hex) replaced by placeholders.
+fn normalised_status(s: &Script, e: &GatewayError, tx_id: &str) -> Value {
+    let creator: String = s
+        .gateway
+        .identity()
+        .serialized()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let clean = |m: &str| m.replace(tx_id, "<txid>").replace(&creator, "<creator>");
+    let grpc = e.grpc_status().expect("a gRPC status");
+    serde_json::json!({
+        "code": format!("{:?}", grpc.code),
+        "message": clean(&grpc.message),
+        "details": grpc.details.iter().map(|d| clean(&d.message)).collect::<Vec<_>>(),
+    })
 }
 
 /// Reads the channel's blocks from the start until every scripted transaction has appeared as
@@ -514,6 +549,14 @@ fn devnet_and_real_fabric_agree_on_validation_codes_queries_and_history() {
     assert_eq!(fabric_blocks, expected, "real Fabric's codes");
     assert_eq!(fabric.queries["get guarded"], "v3", "{:#?}", fabric.queries);
     assert_eq!(fabric.queries["get counter"], "2", "{:#?}", fabric.queries);
+    let again = &fabric.queries["endorse a committed proposal again"];
+    assert_eq!(again["code"], "Aborted", "{again}");
+    assert!(
+        again["details"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("duplicate transaction found [<txid>]")),
+        "{again}"
+    );
     assert_eq!(
         fabric.queries["get solo"]["details"][0], "chaincode response 500, no such key: solo",
         "{:#?}",
