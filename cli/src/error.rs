@@ -232,7 +232,7 @@ impl From<elicense_sdk::LicenceError> for CliError {
         };
         let code = match e.contract_error() {
             Some(c) => c.code.as_str().to_string(),
-            None => format!("{failure:?}"),
+            None => failure_code(failure).to_string(),
         };
         let mut message = match e.contract_error() {
             Some(c) => format!("{} refused: {}", c.code.as_str(), c.message),
@@ -247,5 +247,27 @@ impl From<elicense_sdk::LicenceError> for CliError {
             }
         }
         CliError::new(class, message).hint(hint).code(code)
+    }
+}
+
+/// The stable code printed for a failure that carries no contract error code: the contract's
+/// wire name where the failure is one of its rules (a wrong code is reported after its counting
+/// transaction commits), otherwise a name of the failure class.
+fn failure_code(f: elicense_sdk::Failure) -> &'static str {
+    use elicense_model::ErrorCode as C;
+    use elicense_sdk::Failure as F;
+    match f {
+        F::WrongCode => C::WrongCode.as_str(),
+        F::GrantLocked => C::GrantLocked.as_str(),
+        F::NotFound => C::NotFound.as_str(),
+        F::AlreadyExists => C::AlreadyExists.as_str(),
+        F::NotAllowed => C::NotAllowed.as_str(),
+        F::InvalidArgument => C::InvalidArgument.as_str(),
+        F::Conflict => "CONFLICT",
+        F::Invalidated => "INVALIDATED",
+        F::Network => "NETWORK",
+        F::InvalidInput => "INVALID_INPUT",
+        F::InvalidResponse => "INVALID_RESPONSE",
+        _ => "INTERNAL",
     }
 }

@@ -174,3 +174,12 @@ fn report(err: &CliError, format: Format) -> ExitCode {
     }
     err.class.into()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -3,7 +3,7 @@
 //! `up` starts every organisation's peer, the solo orderer and the Fabric CAs on 127.0.0.1, hosts
 //! the licence chaincode in this process (CCaaS), defines it on every channel with the
 //! topology's endorsement policy, seeds the licence catalogue where it is empty, and writes
-//! `<data dir>/devnet.json` (the summary and this process's ID). It then runs until Ctrl-C or
+//! `<data dir>/elicense-devnet.json` (the summary and this process's ID). It then runs until Ctrl-C or
 //! SIGTERM; with `--detach` it runs in the background and the command returns once it is ready.
 //! A running devnet answers `status` and `deploy` on `<data dir>/control.sock`.
 
@@ -29,7 +29,7 @@ use crate::Ctx;
 
 /// The data directory used when none is given.
 pub const DEFAULT_DATA_DIR: &str = ".elicense-devnet";
-const STATE_FILE: &str = "devnet.json";
+const STATE_FILE: &str = "elicense-devnet.json";
 const CONTROL_SOCKET: &str = "control.sock";
 const LOG_FILE: &str = "devnet.log";
 
@@ -88,7 +88,7 @@ pub struct DeployArgs {
     pub address: String,
     /// Version label (default 1.0).
     #[arg(long = "cc-version", value_name = "VERSION")]
-    pub version: Option<String>,
+    pub cc_version: Option<String>,
     /// Endorsement policy, e.g. "OR('Org1MSP.peer','Org2MSP.peer')"; default: the channel's.
     #[arg(long)]
     pub policy: Option<String>,
@@ -100,7 +100,7 @@ pub struct DeployArgs {
     pub tls_root_cert: Option<PathBuf>,
 }
 
-/// What `devnet.json` holds.
+/// What `elicense-devnet.json` holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
     /// The process serving the devnet.
@@ -267,7 +267,7 @@ async fn seed_catalogue(running: &Running) -> Result<Vec<String>, CliError> {
 }
 
 impl Running {
-    /// The state written to `devnet.json`.
+    /// The state written to `elicense-devnet.json`.
     pub fn state(&self) -> State {
         State {
             pid: std::process::id(),
@@ -756,7 +756,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
                     name: a.name,
                     address: a.address,
                     channels: ctx.settings.channel.iter().cloned().collect(),
-                    version: a.version,
+                    version: a.cc_version,
                     policy: a.policy,
                     collections,
                     tls_root_cert,

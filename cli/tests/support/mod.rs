@@ -109,3 +109,60 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A devnet started with `elicense devnet up --detach` in a temporary directory; stopped (by
+/// `devnet down`, else by killing its process) when dropped, even on panic.
+pub struct TestDevnet {
+    /// The data directory.
+    pub dir: tempfile::TempDir,
+    /// What `devnet up -o json` printed.
+    pub up: serde_json::Value,
+    pid: u32,
+}
+
+impl TestDevnet {
+    /// Starts a devnet (default topology, catalogue seeded).
+    pub fn start() -> TestDevnet {
+        let dir = tempfile::tempdir().unwrap();
+        let out = elicense()
+            .args(["-o", "json", "devnet", "up", "--detach", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let up = ok_json(out);
+        let pid = up["pid"].as_u64().unwrap() as u32;
+        TestDevnet { dir, up, pid }
+    }
+
+    /// `elicense` with `--devnet` pointing here and JSON output.
+    pub fn cmd(&self, identity: &str) -> Command {
+        let mut c = elicense();
+        c.args(["-o", "json", "--devnet"])
+            .arg(self.dir.path())
+            .args(["--identity", identity]);
+        c
+    }
+
+    /// A path inside the data directory's scratch area.
+    pub fn path(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&p).unwrap();
+        p.join(name)
+    }
+}
+
+impl Drop for TestDevnet {
+    fn drop(&mut self) {
+        let stopped = elicense()
+            .args(["-q", "devnet", "down", "--data-dir"])
+            .arg(self.dir.path())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !stopped {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
+        }
+    }
+}
