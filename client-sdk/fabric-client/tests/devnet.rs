@@ -3,7 +3,9 @@
 //! stream stopped and resumed with no event lost or repeated; full, filtered and private-data
 //! block events; an identity enrolled from the devnet's Fabric CA transacting on the channel.
 
-use fabric_chaincode::{Chaincode, ChaincodeStub, Response as CcResponse};
+#[path = "support/notes.rs"]
+mod notes;
+
 use fabric_client::ca::{
     CaClient, CaClientOptions, EnrollmentRequest, MspWriteOptions, RegistrationRequest,
 };
@@ -15,44 +17,10 @@ use fabric_client::Signer as _;
 use fabric_client::{msp, Identity, PrivateKeySigner, SigningIdentity};
 use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig, DevnetSummary};
 use fabric_devnet::topology::Topology;
+use notes::Notes;
 
 const CH: &str = "police-service";
 const CC: &str = "notes";
-
-/// A small chaincode: `put key value` (emits `put` with the key), `get key`.
-struct Notes;
-
-async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
-    let args = stub.string_args();
-    let arg = |i: usize| args.get(i).cloned().unwrap_or_default();
-    match arg(0).as_str() {
-        "put" => {
-            stub.put_state(&arg(1), arg(2).into_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            stub.set_event("put", arg(1).into_bytes())
-                .map_err(|e| e.to_string())?;
-            Ok(CcResponse::success(arg(1)))
-        }
-        "get" => Ok(CcResponse::success(
-            stub.get_state(&arg(1))
-                .await
-                .map_err(|e| e.to_string())?
-                .unwrap_or_default(),
-        )),
-        other => Err(format!("no function {other}")),
-    }
-}
-
-impl<S: ChaincodeStub> Chaincode<S> for Notes {
-    async fn init(&self, _stub: S) -> CcResponse {
-        CcResponse::success(Vec::new())
-    }
-
-    async fn invoke(&self, stub: S) -> CcResponse {
-        run(stub).await.unwrap_or_else(CcResponse::error)
-    }
-}
 
 struct Net {
     devnet: Devnet,
