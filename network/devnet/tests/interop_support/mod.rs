@@ -15,8 +15,11 @@ pub const CH: &str = "licensing";
 
 /// Two organisations on one channel, plus the orderer organisation; quick to start.
 pub fn topology() -> Topology {
-    Topology::parse(
-        r#"
+    Topology::parse(TOPOLOGY).expect("the interop topology is valid")
+}
+
+/// The text of [`topology`] (a topology file).
+pub const TOPOLOGY: &str = r#"
 name = "interop"
 
 [orderer]
@@ -56,10 +59,7 @@ members = ["Police", "Service"]
 name = "elicense"
 version = "1.0"
 endorsement_policy = "ANY_MEMBER_PEER"
-"#,
-    )
-    .expect("the interop topology is valid")
-}
+"#;
 
 /// `tests/interop` at the workspace root.
 pub fn interop_dir() -> PathBuf {

@@ -1,0 +1,103 @@
+//! `fabric-devnet`: runs the devnet as its own process until SIGINT or SIGTERM.
+//!
+//! ```text
+//! fabric-devnet --data-dir DIR [--topology FILE] [--deploy NAME=HOST:PORT]...
+//! ```
+//!
+//! Starts (or restarts: the same data dir continues the ledger) the devnet, defines each
+//! `--deploy`ed CCaaS chaincode on every channel with the default policy, and prints one JSON
+//! line: `{"summary": <DevnetSummary>, "deployed": {NAME: <Deployed>}}`. Tests run it as a
+//! separate process so they can kill it at any moment and restart it on the same data dir.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig};
+use fabric_devnet::topology::Topology;
+
+struct Args {
+    data_dir: PathBuf,
+    topology: Option<PathBuf>,
+    deploy: Vec<(String, String)>,
+}
+
+const USAGE: &str =
+    "usage: fabric-devnet --data-dir DIR [--topology FILE] [--deploy NAME=HOST:PORT]...";
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut data_dir = None;
+    let mut topology = None;
+    let mut deploy = Vec::new();
+    while let Some(a) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
+        match a.as_str() {
+            "--data-dir" => data_dir = Some(PathBuf::from(value("--data-dir")?)),
+            "--topology" => topology = Some(PathBuf::from(value("--topology")?)),
+            "--deploy" => {
+                let v = value("--deploy")?;
+                let (name, addr) = v
+                    .split_once('=')
+                    .ok_or(format!("--deploy {v}: expected NAME=HOST:PORT"))?;
+                deploy.push((name.to_string(), addr.to_string()));
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(Args {
+        data_dir: data_dir.ok_or(format!("--data-dir is required\n{USAGE}"))?,
+        topology,
+        deploy,
+    })
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let topology = match &args.topology {
+        Some(path) => Topology::load(path).map_err(|e| e.to_string())?,
+        None => Topology::default_topology(),
+    };
+    let devnet = Devnet::up(DevnetConfig::new(topology, &args.data_dir))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut deployed = BTreeMap::new();
+    for (name, address) in &args.deploy {
+        let d = devnet
+            .deploy_ccaas(&DeployRequest {
+                name: name.clone(),
+                address: address.clone(),
+                ..Default::default()
+            })
+            .map_err(|e| e.to_string())?;
+        deployed.insert(name.clone(), d);
+    }
+    let line = serde_json::json!({ "summary": devnet.summary(), "deployed": deployed });
+    println!("{line}");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    devnet.down().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fabric-devnet: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
