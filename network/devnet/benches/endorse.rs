@@ -6,7 +6,6 @@
 //! `cargo bench -p fabric-devnet --bench endorse -- [clients] [proposals]`
 
 #[path = "../tests/peer_fixture.rs"]
-#[allow(dead_code)]
 mod peer_fixture;
 
 use std::sync::Arc;

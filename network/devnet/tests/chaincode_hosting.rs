@@ -412,3 +412,68 @@ fn connection_json_is_read_with_fabric_rules() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chaincode_reads_from_a_chaincode_on_another_channel() {
+    let net = Net::new(ANY).await;
+    // A second channel with both organisations, the same chaincode defined on it.
+    let genesis = fabric_devnet::configtx::genesis_block(&fx::cfix::channel_input(
+        "ch2",
+        &[&net.a, &net.b],
+        &net.o,
+    ));
+    for p in [&net.peer_a, &net.peer_b] {
+        let ch = p.join_channel(&genesis).unwrap();
+        ch.define_chaincode(definition(
+            CC,
+            &net.package_id,
+            &net.chaincode_address(),
+            ANY,
+        ))
+        .unwrap();
+    }
+    // Write a key on ch2.
+    let inv = fabric_common::tx::ChaincodeInvocation::new("ch2", CC, "put", &["far", "away"]);
+    let up = fabric_common::tx::create_chaincode_proposal(&inv, &net.client.serialized);
+    let r = net
+        .peer_a
+        .process_proposal(up.sign(&net.client.key).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.response.as_ref().unwrap().status, 200);
+    let env = assemble(&net.client, &up.proposal, &[r]);
+    let ch2 = net.peer_a.channel("ch2").unwrap();
+    let block = fabric_devnet::ledger::block::new_block(
+        ch2.ledger().height(),
+        ch2.ledger().last_header_hash(),
+        vec![prost::Message::encode_to_vec(&env)],
+    );
+    for p in [&net.peer_a, &net.peer_b] {
+        p.channel("ch2")
+            .unwrap()
+            .deliver_block(block.clone())
+            .unwrap();
+    }
+    // From ch1, read it through kv on ch2.
+    let r = evaluate(&net.client, &net.peer_a, &["call", "kv/ch2", "get", "far"]).await;
+    assert_eq!(payload_string(&r), "away");
+    // Writes made on the other channel are not part of this transaction.
+    let (_, rs) = endorse(
+        &net.client,
+        &[&net.peer_a],
+        &["call", "kv/ch2", "put", "x", "y"],
+        &[],
+    )
+    .await;
+    let prp = ProposalResponsePayload::decode(rs[0].payload.as_slice()).unwrap();
+    let action = ChaincodeAction::decode(prp.extension.as_slice()).unwrap();
+    let rw = fabric_protos::rwset::TxReadWriteSet::decode(action.results.as_slice()).unwrap();
+    for ns in &rw.ns_rwset {
+        let kv = fabric_protos::kvrwset::KvrwSet::decode(ns.rwset.as_slice()).unwrap();
+        assert!(kv.writes.is_empty(), "{:?}", kv.writes);
+    }
+    // An unknown channel.
+    let r = evaluate(&net.client, &net.peer_a, &["call", "kv/ch9", "get", "far"]).await;
+    let m = r.response.unwrap().message;
+    assert!(m.contains("failed to find ledger for channel: ch9"), "{m}");
+}

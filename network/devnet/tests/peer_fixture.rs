@@ -183,7 +183,10 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
         }
         "call" => {
             let call_args = args[2..].iter().map(|s| s.clone().into_bytes()).collect();
-            let r = stub.invoke_chaincode(&a(1), call_args, "").await;
+            // "name" or "name/channel".
+            let target = a(1);
+            let (name, channel) = target.split_once('/').unwrap_or((target.as_str(), ""));
+            let r = stub.invoke_chaincode(name, call_args, channel).await;
             if r.status != 200 {
                 return Err(format!("called chaincode failed: {}", r.message));
             }

@@ -824,19 +824,27 @@ impl Handler {
         } else {
             channel.to_string()
         };
-        if channel != ctx.params.channel_id {
-            return Err(format!(
-                "execute failed: calling chaincode {name} on another channel ({channel}) is not supported by the devnet"
-            ));
-        }
         let support = self.support.upgrade().ok_or("peer is shutting down")?;
         let resolver = support.resolver().ok_or("no chaincode definitions")?;
+        // Another channel: its own simulator, whose results are dropped (read-only, as Fabric).
+        let params = if channel == ctx.params.channel_id {
+            ctx.params.clone()
+        } else {
+            let sim = resolver.channel_simulator(&channel, &msg.txid, &ctx.params.creator)?;
+            TxParams {
+                channel_id: channel.clone(),
+                txid: ctx.params.txid.clone(),
+                signed_proposal: ctx.params.signed_proposal.clone(),
+                creator: ctx.params.creator.clone(),
+                simulator: Arc::new(Mutex::new(sim)),
+            }
+        };
         let (package_id, _) = resolver.resolve(&channel, &name).ok_or_else(|| {
-            format!("execute failed: invalid invocation: make sure the chaincode {name} has been successfully defined on channel {channel} and try again: chaincode definition for '{name}' not found")
+            format!("execute failed: invalid invocation: [channel {channel}] failed to get chaincode container info for {name}: chaincode {name} not found")
         })?;
         let input = spec.input.unwrap_or_default();
         let resp = support
-            .execute_raw(&ctx.params, &name, &package_id, input)
+            .execute_raw(&params, &name, &package_id, input)
             .await
             .map_err(|e| format!("execute failed: {e}"))?;
         Ok(resp.encode_to_vec())

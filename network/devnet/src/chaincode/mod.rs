@@ -196,6 +196,15 @@ impl std::fmt::Debug for TxParams {
 pub trait ChaincodeResolver: Send + Sync {
     /// `(package_id, version)` of chaincode `name` on `channel`.
     fn resolve(&self, channel: &str, name: &str) -> Option<(String, String)>;
+    /// A new simulator on `channel`'s committed state, for a call to a chaincode on another
+    /// channel (its writes are discarded, as in Fabric); the creator must be a writer there
+    /// (Fabric's `peer/ChaincodeToChaincode` ACL).
+    fn channel_simulator(
+        &self,
+        channel: &str,
+        txid: &str,
+        creator: &[u8],
+    ) -> Result<TxSimulator, String>;
     /// Whether `name`'s collection `coll` exists and the creator (a serialized identity) may
     /// read / write it: `Err(message)` when the collection is unknown, `Ok((read, write))`
     /// otherwise (Fabric's `RetrieveReadWritePermission`).

@@ -184,7 +184,8 @@ impl ChannelContext {
         };
     }
 
-    fn collection_policy(&self, ns: &str, coll: &str) -> Option<EndorsementPolicy> {
+    /// The collection-level endorsement policy of `ns`'s collection `coll`, if it has one.
+    pub fn collection_policy(&self, ns: &str, coll: &str) -> Option<EndorsementPolicy> {
         self.collection_policies
             .read()
             .expect("collection policies")

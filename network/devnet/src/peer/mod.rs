@@ -58,14 +58,6 @@ pub enum PeerError {
     /// The genesis block is not for a channel this peer can join.
     #[error("invalid genesis block: {0}")]
     BadGenesis(String),
-    /// The block does not belong to this channel.
-    #[error("block of channel {got} delivered to channel {want}")]
-    WrongChannel {
-        /// The block's channel.
-        got: String,
-        /// This channel.
-        want: String,
-    },
 }
 
 /// How a peer is set up.
@@ -435,6 +427,29 @@ impl ChaincodeResolver for NodeResolver {
             d.definition.package_id.clone(),
             d.definition.version.clone(),
         ))
+    }
+
+    fn channel_simulator(
+        &self,
+        channel: &str,
+        txid: &str,
+        creator: &[u8],
+    ) -> Result<crate::endorser::simulator::TxSimulator, String> {
+        let ch = self
+            .channel(channel)
+            .ok_or_else(|| format!("failed to find ledger for channel: {channel}"))?;
+        let ctx = ch.context();
+        let id = ctx.msps.deserialize(creator).map_err(|e| e.to_string())?;
+        const WRITERS: &str = "/Channel/Application/Writers";
+        if !ctx
+            .policies
+            .evaluate(WRITERS, &ctx.msps, std::slice::from_ref(&id))
+            .unwrap_or(false)
+        {
+            return Err(format!("Failed evaluating policy on signed data during check policy on channel [{channel}] with policy [{WRITERS}]: [signature set did not satisfy policy]"));
+        }
+        let snap = ch.ledger().snapshot().map_err(|e| e.to_string())?;
+        Ok(crate::endorser::simulator::TxSimulator::new(snap, txid))
     }
 
     fn collection_access(
