@@ -7,7 +7,8 @@
 mod notes;
 
 use fabric_client::ca::{
-    CaClient, CaClientOptions, EnrollmentRequest, MspWriteOptions, RegistrationRequest,
+    CaClient, CaClientOptions, EnrollmentRequest, MspWriteOptions, ReenrollmentRequest,
+    RegistrationRequest, RevocationRequest,
 };
 use fabric_client::gateway::{
     BlockEventsKind, Checkpointer, Connection, ConnectionOptions, DeliverEvent, Endpoint,
@@ -309,7 +310,7 @@ async fn an_identity_enrolled_from_the_devnet_ca_transacts() {
         .await
         .unwrap();
     let enrollment = client
-        .enroll(&EnrollmentRequest::new("window7", secret))
+        .enroll(&EnrollmentRequest::new("window7", secret.clone()))
         .await
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -341,5 +342,50 @@ async fn an_identity_enrolled_from_the_devnet_ca_transacts() {
             .unwrap(),
         b"yes"
     );
+
+    // The registrar sees the identity with its attribute; the holder re-enrolls with a new key.
+    let listed = client.identity(&admin, "window7").await.unwrap();
+    assert!(listed
+        .attributes
+        .iter()
+        .any(|a| a.name == "elicense.role" && a.value == "clerk"));
+    assert!(client
+        .identities(&admin)
+        .await
+        .unwrap()
+        .iter()
+        .any(|i| i.id == "window7"));
+    let renewed = client
+        .reenroll(&signing, &ReenrollmentRequest::default())
+        .await
+        .unwrap();
+    assert_ne!(renewed.certificate_pem, enrollment.certificate_pem);
+    let renewed = renewed.signing_identity(&msp_id).unwrap();
+    Gateway::for_signing_identity(
+        net.connection("ServiceCentre"),
+        &renewed,
+        GatewayOptions::default(),
+    )
+    .network(CH)
+    .contract(CC)
+    .submit_transaction("put", &["renewed", "yes"])
+    .await
+    .unwrap();
+    // Its secret enrolls it again until it is revoked; then it no longer does.
+    client
+        .enroll(&EnrollmentRequest::new("window7", secret.clone()))
+        .await
+        .unwrap();
+    client
+        .revoke(
+            &admin,
+            &RevocationRequest::identity("window7").reason("keycompromise"),
+        )
+        .await
+        .unwrap();
+    assert!(client
+        .enroll(&EnrollmentRequest::new("window7", secret))
+        .await
+        .is_err());
     net.down().await;
 }
