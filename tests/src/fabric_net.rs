@@ -121,15 +121,22 @@ impl FabricNetwork {
 
     /// Runs the `peer` CLI as `user` of `org`; panics with its output when it fails.
     pub fn peer(&self, org: &str, user: &str, args: &[&str]) -> Output {
+        self.peer_with(&self.peer_env(org, user), args)
+    }
+
+    /// Runs the `peer` CLI with an environment from [`Self::peer_env`].
+    fn peer_with(&self, env: &[(String, String)], args: &[&str]) -> Output {
         let out = Command::new(self.fabric_bin.join("peer"))
             .args(args)
-            .envs(self.peer_env(org, user))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("running peer");
         if !out.status.success() {
             panic!(
-                "peer {} as {user}@{org} failed ({}):\n{}",
+                "peer {} as {} of {} failed ({}):\n{}",
                 args.join(" "),
+                Self::env_var(env, "CORE_PEER_MSPCONFIGPATH"),
+                Self::env_var(env, "CORE_PEER_LOCALMSPID"),
                 out.status,
                 text(&out)
             );
@@ -211,9 +218,12 @@ impl FabricNetwork {
             "--signature-policy",
             policy,
         ];
-        let computed = self.peer(
-            members[0],
-            "Admin",
+        let envs: Vec<Vec<(String, String)>> = members
+            .iter()
+            .map(|org| self.peer_env(org, "Admin"))
+            .collect();
+        let computed = self.peer_with(
+            &envs[0],
             &["lifecycle", "chaincode", "calculatepackageid", &file],
         );
         assert_eq!(
@@ -222,12 +232,11 @@ impl FabricNetwork {
             "Fabric's package ID of the CCaaS package"
         );
         let mut commit_peers = Vec::new();
-        for org in members {
-            self.peer(org, "Admin", &["lifecycle", "chaincode", "install", &file]);
-            let env = self.peer_env(org, "Admin");
+        for env in &envs {
+            self.peer_with(env, &["lifecycle", "chaincode", "install", &file]);
             let (orderer, orderer_ca) = (
-                Self::env_var(&env, "ORDERER_ADDRESS"),
-                Self::env_var(&env, "ORDERER_TLS_CA"),
+                Self::env_var(env, "ORDERER_ADDRESS"),
+                Self::env_var(env, "ORDERER_TLS_CA"),
             );
             let mut approve = vec![
                 "lifecycle",
@@ -242,16 +251,15 @@ impl FabricNetwork {
                 &package_id,
             ];
             approve.extend(definition);
-            self.peer(org, "Admin", &approve);
+            self.peer_with(env, &approve);
             commit_peers.push((
-                Self::env_var(&env, "CORE_PEER_ADDRESS"),
-                Self::env_var(&env, "CORE_PEER_TLS_ROOTCERT_FILE"),
+                Self::env_var(env, "CORE_PEER_ADDRESS"),
+                Self::env_var(env, "CORE_PEER_TLS_ROOTCERT_FILE"),
             ));
         }
-        let env = self.peer_env(members[0], "Admin");
         let (orderer, orderer_ca) = (
-            Self::env_var(&env, "ORDERER_ADDRESS"),
-            Self::env_var(&env, "ORDERER_TLS_CA"),
+            Self::env_var(&envs[0], "ORDERER_ADDRESS"),
+            Self::env_var(&envs[0], "ORDERER_TLS_CA"),
         );
         let mut commit = vec![
             "lifecycle",
@@ -267,7 +275,7 @@ impl FabricNetwork {
         for (address, ca) in &commit_peers {
             commit.extend(["--peerAddresses", address, "--tlsRootCertFiles", ca]);
         }
-        self.peer(members[0], "Admin", &commit);
+        self.peer_with(&envs[0], &commit);
         package_id
     }
 }
