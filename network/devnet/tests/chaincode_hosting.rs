@@ -477,3 +477,32 @@ async fn a_chaincode_reads_from_a_chaincode_on_another_channel() {
     let m = r.response.unwrap().message;
     assert!(m.contains("failed to find ledger for channel: ch9"), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_peer_closes_its_chaincode_streams() {
+    let net = Net::new(ANY).await;
+    assert_eq!(
+        payload_string(&evaluate(&net.client, &net.peer_a, &["get", "k"]).await),
+        ""
+    );
+    assert!(net.peer_a.chaincode_support().is_connected(&net.package_id));
+    let slow = evaluate(&net.client, &net.peer_a, &["sleep", "3000"]);
+    let stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        net.peer_a.shutdown();
+    };
+    let (r, ()) = tokio::join!(slow, stop);
+    let resp = r.response.unwrap();
+    assert_eq!(resp.status, 500);
+    assert!(
+        resp.message.ends_with("chaincode stream terminated"),
+        "{}",
+        resp.message
+    );
+    assert!(!net.peer_a.chaincode_support().is_connected(&net.package_id));
+    // The peer dials again when it next needs the chaincode.
+    assert_eq!(
+        payload_string(&evaluate(&net.client, &net.peer_a, &["get", "k"]).await),
+        ""
+    );
+}

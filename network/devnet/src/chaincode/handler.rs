@@ -95,6 +95,7 @@ pub struct Handler {
     alive: AtomicBool,
     support: std::sync::Weak<ChaincodeSupport>,
     next_query: AtomicU64,
+    stop: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Handler {
@@ -220,10 +221,16 @@ impl Handler {
             alive: AtomicBool::new(true),
             support: Arc::downgrade(&support),
             next_query: AtomicU64::new(1),
+            stop: tokio::sync::Notify::new(),
         });
         let h = handler.clone();
         tokio::spawn(async move {
-            while let Some(Ok(msg)) = inbound.next().await {
+            loop {
+                let msg = tokio::select! {
+                    m = inbound.next() => m,
+                    _ = h.stop.notified() => None,
+                };
+                let Some(Ok(msg)) = msg else { break };
                 if !h.handle_message(msg).await {
                     break;
                 }
@@ -236,6 +243,12 @@ impl Handler {
     /// Whether the stream is still up.
     pub fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// Closes the stream: pending executions fail with "chaincode stream terminated" and the
+    /// chaincode sees the peer go away.
+    pub fn close(&self) {
+        self.stop.notify_one();
     }
 
     /// The package ID the chaincode registered with.

@@ -237,6 +237,12 @@ impl std::fmt::Debug for ChaincodeSupport {
     }
 }
 
+impl Drop for ChaincodeSupport {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
 impl Default for ChaincodeSupport {
     fn default() -> Self {
         Self::new(DEFAULT_EXECUTE_TIMEOUT)
@@ -282,6 +288,20 @@ impl ChaincodeSupport {
             self.handlers.lock().expect("handlers").remove(package_id);
         }
         Ok(())
+    }
+
+    /// Closes every chaincode connection (the peer is stopping); later executions dial again.
+    pub fn close_all(&self) {
+        let handlers: Vec<Arc<Handler>> = self
+            .handlers
+            .lock()
+            .expect("handlers")
+            .drain()
+            .map(|(_, h)| h)
+            .collect();
+        for h in handlers {
+            h.close();
+        }
     }
 
     /// Whether a package is installed.

@@ -543,6 +543,12 @@ impl PeerNode {
         &self.inner.packages
     }
 
+    /// Stops the peer's chaincode connections (the devnet is going down); the peer stays usable
+    /// and dials again on the next proposal.
+    pub fn shutdown(&self) {
+        self.inner.support.close_all();
+    }
+
     /// The chaincode servers this peer hosts.
     pub fn chaincode_support(&self) -> &Arc<ChaincodeSupport> {
         &self.inner.support
