@@ -15,11 +15,15 @@ use fabric_common::crypto::Signer;
 use fabric_common::identity::SigningIdentity;
 use fabric_common::tx::{create_chaincode_proposal, create_signed_tx, ChaincodeInvocation};
 use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig};
-use fabric_protos::common::{BlockMetadataIndex, Envelope, Status};
+use fabric_protos::common::{BlockMetadataIndex, ChannelHeader, Envelope, Header, Status};
 use fabric_protos::gateway::gateway_client::GatewayClient;
 use fabric_protos::gateway::{CommitStatusRequest, SignedCommitStatusRequest};
+use fabric_protos::kvrwset::KvrwSet;
 use fabric_protos::orderer::atomic_broadcast_client::AtomicBroadcastClient;
-use fabric_protos::protos::{Proposal, ProposalResponse, TxValidationCode as Code};
+use fabric_protos::protos::{
+    ChaincodeAction, Proposal, ProposalResponse, ProposalResponsePayload, TxValidationCode as Code,
+};
+use fabric_protos::rwset::TxReadWriteSet;
 use prost::Message;
 use support::*;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
@@ -173,6 +177,41 @@ impl Net {
     }
 }
 
+/// The order of the P-256 group.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// The same ECDSA signature with S replaced by N - S: mathematically valid, but Fabric accepts
+/// only low-S signatures.
+fn high_s(der: &[u8]) -> Vec<u8> {
+    let (r, s) = yasna::parse_der(der, |rd| {
+        rd.read_sequence(|rd| {
+            let r = rd.next().read_bigint_bytes()?.0;
+            let s = rd.next().read_bigint_bytes()?.0;
+            Ok((r, s))
+        })
+    })
+    .unwrap();
+    let mut s32 = [0u8; 32];
+    let s: Vec<u8> = s.into_iter().skip_while(|b| *b == 0).collect();
+    s32[32 - s.len()..].copy_from_slice(&s);
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(P256_N[i]) - i16::from(s32[i]) - borrow;
+        borrow = i16::from(d < 0);
+        out[i] = d.rem_euclid(256) as u8;
+    }
+    yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_bigint_bytes(&r, true);
+            w.next().write_bigint_bytes(&out, true);
+        })
+    })
+}
+
 struct Row {
     case: &'static str,
     expected: String,
@@ -281,6 +320,74 @@ async fn rejected_transactions_get_the_validation_codes_of_a_real_peer() {
         Some(&t),
     ));
 
+    // 2b. A high-S endorsement signature (valid ECDSA, but Fabric's BCCSP refuses high S).
+    let (p, t, mut r) = net.endorse("kv", &["put", "highs", "x"], &["Police"]).await;
+    let payload = r[0].payload.clone();
+    let e = r[0].endorsement.as_mut().unwrap();
+    e.signature = high_s(&e.signature);
+    // Still a valid ECDSA signature over what the endorser signs; only its S is high.
+    let signed = [payload.as_slice(), e.endorser.as_slice()].concat();
+    let endorser = fabric_common::identity::Identity::from_serialized(&e.endorser).unwrap();
+    endorser
+        .public_key()
+        .verify_allow_high_s(&signed, &e.signature)
+        .expect("mathematically valid");
+    assert!(endorser.public_key().verify(&signed, &e.signature).is_err());
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "high-S endorser signature",
+        Code::EndorsementPolicyFailure,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
+    // 2c. The write set altered after endorsement: the endorsers signed other results.
+    let (p, t, mut r) = net
+        .endorse("kv", &["put", "tamper", "endorsed"], &["Police"])
+        .await;
+    let mut prp = ProposalResponsePayload::decode(r[0].payload.as_slice()).unwrap();
+    let mut action = ChaincodeAction::decode(prp.extension.as_slice()).unwrap();
+    let mut rwset = TxReadWriteSet::decode(action.results.as_slice()).unwrap();
+    let ns = rwset
+        .ns_rwset
+        .iter_mut()
+        .find(|n| n.namespace == "kv")
+        .unwrap();
+    let mut kv = KvrwSet::decode(ns.rwset.as_slice()).unwrap();
+    kv.writes[0].value = b"tampered".to_vec();
+    ns.rwset = kv.encode_to_vec();
+    action.results = rwset.encode_to_vec();
+    prp.extension = action.encode_to_vec();
+    r[0].payload = prp.encode_to_vec();
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "write set altered after endorsement",
+        Code::EndorsementPolicyFailure,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+    for peer in net.devnet.peers() {
+        let ledger = peer.node.channel(CH).unwrap().ledger().clone();
+        assert!(ledger.get_state("kv", "tamper").unwrap().is_none());
+    }
+
+    // 2d. A transaction ID that is not the hash of the nonce and creator.
+    let (mut p, _, r) = net
+        .endorse("kv", &["put", "badtxid", "x"], &["Police"])
+        .await;
+    let mut header = Header::decode(p.header.as_slice()).unwrap();
+    let mut chdr = ChannelHeader::decode(header.channel_header.as_slice()).unwrap();
+    chdr.tx_id = hex::encode([0x5a; 32]);
+    header.channel_header = chdr.encode_to_vec();
+    p.header = header.encode_to_vec();
+    net.order(vec![net.envelope(&p, &r)]).await;
+    table.push(row(
+        "txid not hash(nonce, creator)",
+        Code::BadProposalTxid,
+        net.codes_in_blocks(&chdr.tx_id)[0],
+        None,
+    ));
+
     // 3. A forged creator signature on the envelope: the orderer refuses it at Broadcast
     //    (/Channel/Writers), as a real orderer does; no peer ever sees it.
     let (p, t, r) = net
@@ -386,11 +493,12 @@ async fn rejected_transactions_get_the_validation_codes_of_a_real_peer() {
         }
     }
     println!(
-        "\n{:<32} {:<32} {:<32}",
+        "
+{:<38} {:<30} {:<30}",
         "case", "real Fabric peer", "devnet"
     );
     for row in &table {
-        println!("{:<32} {:<32} {:<32}", row.case, row.expected, row.devnet);
+        println!("{:<38} {:<30} {:<30}", row.case, row.expected, row.devnet);
     }
     for row in &table {
         assert_eq!(row.expected, row.devnet, "{}", row.case);
