@@ -101,6 +101,33 @@ async fn fabric_gateway_node_client_evaluates_submits_and_reads_events_with_a_ch
     assert_eq!(names(&out["resumed"]), expect[2..]);
     assert_eq!(out["checkpoint"]["transactionId"], expect[1].1);
 
+    // The official client decodes the devnet's blocks from Deliver and DeliverFiltered.
+    let first = &commits[0];
+    let n = first["blockNumber"].as_u64().unwrap();
+    let block = ledger.block(n).unwrap().unwrap();
+    let b = &out["block"];
+    assert_eq!(b["number"].as_u64(), Some(n));
+    assert_eq!(
+        b["dataHash"].as_str().unwrap(),
+        hex::encode(&block.header.as_ref().unwrap().data_hash)
+    );
+    let count = block.data.as_ref().unwrap().data.len();
+    assert_eq!(b["transactions"].as_u64(), Some(count as u64));
+    assert_eq!(b["filter"], serde_json::json!(vec![0; count]), "all VALID");
+    let fb = &out["filteredBlock"];
+    assert_eq!(fb["number"].as_u64(), Some(n));
+    assert_eq!(fb["channelId"], CH);
+    assert!(
+        fb["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["txid"] == first["transactionId"]
+                && t["code"] == TxValidationCode::Valid as i32
+                && t["type"] == fabric_protos::common::HeaderType::EndorserTransaction as i32),
+        "{fb}"
+    );
+
     // Chaincode failures: UNKNOWN (2) with one detail per endorser, as the real gateway.
     let e = &out["evaluateError"];
     assert_eq!(e["name"], "GatewayError", "{e}");

@@ -68,6 +68,42 @@ run(async (input) => {
         const resumed = conn.gateway.getNetwork(input.channel);
         out.resumed = await readEvents(resumed, input.chaincode, checkpointer, 1, undefined);
 
+        // Blocks from the peer's Deliver service, decoded by the official client: the full block
+        // (header, data, transaction filter) and the filtered block of the first event commit.
+        const startBlock = BigInt(out.commits[0].blockNumber);
+        const blocks = await resumed.getBlockEvents({ startBlock });
+        try {
+            for await (const block of blocks) {
+                const header = block.getHeader();
+                out.block = {
+                    number: Number(header.getNumber()),
+                    dataHash: Buffer.from(header.getDataHash_asU8()).toString('hex'),
+                    transactions: block.getData().getDataList().length,
+                    filter: Array.from(block.getMetadata().getMetadataList_asU8()[2]),
+                };
+                break;
+            }
+        } finally {
+            blocks.close();
+        }
+        const filtered = await resumed.getFilteredBlockEvents({ startBlock });
+        try {
+            for await (const fb of filtered) {
+                out.filteredBlock = {
+                    number: Number(fb.getNumber()),
+                    channelId: fb.getChannelId(),
+                    transactions: fb.getFilteredTransactionsList().map((t) => ({
+                        txid: t.getTxid(),
+                        code: t.getTxValidationCode(),
+                        type: t.getType(),
+                    })),
+                };
+                break;
+            }
+        } finally {
+            filtered.close();
+        }
+
         // A chaincode failure on evaluate and on submit: the gateway's status and details.
         const contract2 = resumed.getContract(input.chaincode);
         try {
