@@ -207,6 +207,32 @@ async fn private_data_reaches_member_peers_only_and_hashes_everyone() {
             "s1,s2"
         );
     }
+    // Purging removes the value from member peers and the hash from every peer.
+    let codes = submit(
+        &net,
+        &net.client,
+        &[&net.peer_a],
+        &["purgep", "shared", "s1"],
+    )
+    .await;
+    assert_eq!(codes[0], Code::Valid);
+    let s1_hash = sha2::Sha256::digest(b"s1").to_vec();
+    for p in [&net.peer_a, &net.peer_b] {
+        let snap = p.channel(CH).unwrap().ledger().snapshot().unwrap();
+        assert!(snap.get_private(CC, "shared", "s1").unwrap().is_none());
+        assert!(snap
+            .get_private_hash(CC, "shared", &s1_hash)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            payload_string(&evaluate(&net.client, p, &["rangep", "shared", "", ""]).await),
+            "s2"
+        );
+    }
+    // Rich queries need CouchDB; the devnet's state database answers as LevelDB does.
+    let r = evaluate(&net.client, &net.peer_a, &["rich", r#"{"selector":{}}"#]).await;
+    let m = r.response.unwrap().message;
+    assert!(m.contains("ExecuteQuery not supported for leveldb"), "{m}");
     // Unknown collections are errors.
     let r = evaluate(&net.client, &net.peer_a, &["getp", "nope", "p1"]).await;
     assert!(r

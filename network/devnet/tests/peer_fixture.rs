@@ -164,6 +164,14 @@ async fn run<S: ChaincodeStub>(stub: S) -> Result<CcResponse, String> {
                 .collect::<Vec<_>>()
                 .join(",")))
         }
+        "purgep" => {
+            stub.purge_private_data(&a(1), &a(2)).await.map_err(e)?;
+            Ok(ok(""))
+        }
+        "rich" => {
+            let it = stub.get_query_result(&a(1)).await.map_err(e)?;
+            Ok(ok(it.collect_all().await.map_err(e)?.len().to_string()))
+        }
         "setvp" => {
             let p = fabric_common::policy::parse_policy(&a(2)).unwrap();
             stub.set_state_validation_parameter(&a(1), p.encode_to_vec())
