@@ -250,38 +250,49 @@ async fn a_devnet_killed_under_load_restarts_with_every_valid_transaction_and_a_
     let deploy = format!("kv={cc_addr}");
     let mut first_args = base.to_vec();
     first_args.extend(["--deploy", deploy.as_str()]);
-    let (mut devnet, out) = start_devnet(&first_args);
+    let (devnet, out) = start_devnet(&first_args);
     let package_id = out["deployed"]["kv"]["package_id"]
         .as_str()
         .unwrap()
         .to_string();
-    // The chaincode server lives in the test; it outlives the devnet's crash.
+    // The chaincode server lives in the test; it outlives the devnet's crashes.
     let _cc = peer_fixture::start_chaincode(&package_id, &cc_addr).await;
-    let summary: DevnetSummary = serde_json::from_value(out["summary"].clone()).unwrap();
 
-    // Write load from six submitters; SIGKILL once enough commits were reported.
-    let stop = Arc::new(AtomicBool::new(false));
+    // Three rounds: a write load from six submitters through both organisations' gateways,
+    // SIGKILL at a varying moment once 40 more commits were reported, restart.
     let valid = Arc::new(Mutex::new(Vec::new()));
-    let tasks = load(&summary, 6, stop.clone(), valid.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while valid.lock().unwrap().len() < 60 {
-        assert!(tokio::time::Instant::now() < deadline, "load too slow");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    devnet.0.kill().unwrap();
-    devnet.0.wait().unwrap();
-    stop.store(true, Ordering::SeqCst);
-    let mut submitted = 0;
-    for t in tasks {
-        submitted += t.await.unwrap();
+    let mut running = Some((devnet, out));
+    for round in 0..3u64 {
+        let (mut devnet, out) = match running.take() {
+            Some(r) => r,
+            None => start_devnet(&base),
+        };
+        let summary: DevnetSummary = serde_json::from_value(out["summary"].clone()).unwrap();
+        let before = valid.lock().unwrap().len();
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = load(&summary, 6, stop.clone(), valid.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while valid.lock().unwrap().len() < before + 40 {
+            assert!(tokio::time::Instant::now() < deadline, "load too slow");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Vary the moment within the ordering/commit cycle (batch timeout 100 ms).
+        tokio::time::sleep(Duration::from_millis(round * 37 % 100)).await;
+        devnet.0.kill().unwrap();
+        devnet.0.wait().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        let mut statuses = 0;
+        for t in tasks {
+            statuses += t.await.unwrap();
+        }
+        let valid = valid.lock().unwrap();
+        println!(
+            "round {round}: killed under load after {statuses} commit statuses ({} VALID in all), last reported block {}",
+            valid.len(),
+            valid.iter().map(|v| v.block).max().unwrap()
+        );
     }
     let valid = valid.lock().unwrap().clone();
-    println!(
-        "killed under load: {} commit statuses received, {} VALID, last reported block {}",
-        submitted,
-        valid.len(),
-        valid.iter().map(|v| v.block).max().unwrap()
-    );
 
     // Restart on the same data dir (new ports): every reported VALID transaction is there.
     let (devnet, out) = start_devnet(&base);
