@@ -13,8 +13,8 @@ use elicense_model::{
     HistoryEntry, HolderUsageRequest, IssuePrivate, IssueRequest, LicenceEvent, LicenceId,
     LicencePrivate, LicenceQuery, LicenceRecord, LicenceType, Presentation, RetrieveResult, Salt,
     SignedGrant, SignedTrailRequest, SignedWithdrawal, StatusRequest, TypeQuery, UsagePage,
-    VerifyOutcome, VerifyRequest, VerifyResult, SALT_LEN, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
-    TRANSIENT_PRESENTATION,
+    UsageRecord, VerifyOutcome, VerifyRequest, VerifyResult, SALT_LEN, TRANSIENT_CODE_SALT,
+    TRANSIENT_LICENCE, TRANSIENT_PRESENTATION,
 };
 use fabric_client::gateway::{
     BlockEventsKind, ChaincodeEvent, ChaincodeEventStream, CommitError, Connection,
@@ -699,6 +699,47 @@ impl LicenceClient {
             bookmark: bookmark.into(),
         };
         self.evaluate("HolderUsage", Some(to_json(&req)), &[]).await
+    }
+
+    /// The holder's whole usage trail, following bookmarks page by page (the signed request
+    /// must stay fresh while the pages are read).
+    pub async fn holder_usage_all(
+        &self,
+        request: &SignedTrailRequest,
+        page_size: Option<u32>,
+    ) -> Result<Vec<UsageRecord>, LicenceError> {
+        let mut records = Vec::new();
+        let mut bookmark = String::new();
+        loop {
+            let page = self.holder_usage(request, page_size, &bookmark).await?;
+            records.extend(page.records);
+            if page.bookmark.is_empty() || page.bookmark == bookmark {
+                return Ok(records);
+            }
+            bookmark = page.bookmark;
+        }
+    }
+
+    /// All usage, or one licence's, following bookmarks page by page (regulator auditors only).
+    pub async fn audit_usage_all(
+        &self,
+        licence_id: Option<&LicenceId>,
+        page_size: Option<u32>,
+    ) -> Result<Vec<UsageRecord>, LicenceError> {
+        let mut request = AuditUsageRequest {
+            licence_id: licence_id.cloned(),
+            page_size,
+            bookmark: String::new(),
+        };
+        let mut records = Vec::new();
+        loop {
+            let page = self.audit_usage(&request).await?;
+            records.extend(page.records);
+            if page.bookmark.is_empty() || page.bookmark == request.bookmark {
+                return Ok(records);
+            }
+            request.bookmark = page.bookmark;
+        }
     }
 
     /// A page of all usage, or of one licence's (regulator auditors only).

@@ -483,3 +483,49 @@ async fn contract_events_arrive_typed_and_carry_no_personal_data() {
     assert_eq!(first.name, "GrantVerified");
     assert!(later.next().await.is_none());
 }
+
+#[tokio::test]
+async fn usage_trails_are_read_page_by_page() {
+    let net = network().await;
+    let h = Holder::new();
+    let c = issue(&net, &h, "100000008").await;
+    let g = authorized(&net, &h, &c, &["name"], 3).await;
+    let clerk = net.client(CLERK);
+    let good = c.present(g.grant(), &g.code, &["name"]).unwrap();
+    let bad = c.present(g.grant(), &wrong(&g.code), &["name"]).unwrap();
+    clerk.verify(&g.id(), "SC-0001", &good).await.unwrap();
+    clerk.verify(&g.id(), "SC-0001", &bad).await.unwrap_err();
+    clerk.verify(&g.id(), "SC-0001", &good).await.unwrap();
+    // Another holder's licence, used once: not in this holder's trail.
+    let other = Holder::new();
+    let oc = issue(&net, &other, "100000009").await;
+    let og = authorized(&net, &other, &oc, &["sex"], 1).await;
+    let op = oc.present(og.grant(), &og.code, &["sex"]).unwrap();
+    clerk.verify(&og.id(), "SC-0001", &op).await.unwrap();
+
+    let trail = holder::trail_request(CHANNEL, c.licence_id.clone(), &h.key).unwrap();
+    let relay = net.client(RELAY);
+    let first = relay.holder_usage(&trail, Some(1), "").await.unwrap();
+    assert_eq!(first.records.len(), 1);
+    assert!(!first.bookmark.is_empty());
+    let all = relay.holder_usage_all(&trail, Some(1)).await.unwrap();
+    let results: Vec<UsageResult> = all.iter().map(|r| r.result).collect();
+    // Records are keyed by transaction second, then transaction id: compare as a multiset.
+    let count = |r: UsageResult| results.iter().filter(|x| **x == r).count();
+    assert_eq!(results.len(), 3);
+    assert_eq!(count(UsageResult::Verified), 2);
+    assert_eq!(count(UsageResult::WrongCode), 1);
+    assert!(all.iter().all(|r| r.licence_id == c.licence_id));
+
+    let auditor = net.client("auditor");
+    assert_eq!(
+        auditor.audit_usage_all(None, Some(2)).await.unwrap().len(),
+        4
+    );
+    let one = auditor
+        .audit_usage_all(Some(&oc.licence_id), Some(2))
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].fields, ["sex"]);
+}
