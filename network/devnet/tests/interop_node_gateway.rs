@@ -158,5 +158,30 @@ async fn fabric_gateway_node_client_evaluates_submits_and_reads_events_with_a_ch
             "detail names a devnet peer: {d}"
         );
     }
+
+    // One organisation's endorsement against the majority policy: a CommitError with
+    // ENDORSEMENT_POLICY_FAILURE, and the value is unchanged.
+    let e = &out["commitError"];
+    assert_eq!(e["name"], "CommitError", "{e}");
+    assert_eq!(
+        e["code"],
+        TxValidationCode::EndorsementPolicyFailure as i32,
+        "{e}"
+    );
+    let txid = e["transactionId"].as_str().unwrap();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("ENDORSEMENT_POLICY_FAILURE"),
+        "{e}"
+    );
+    settle(&devnet, CH).await;
+    let loc = ledger
+        .tx_location(txid)
+        .unwrap()
+        .expect("ordered and recorded");
+    assert_eq!(loc.code, TxValidationCode::EndorsementPolicyFailure as i32);
+    assert_eq!(out["afterCommitError"], "blue");
     devnet.down().await;
 }

@@ -118,6 +118,16 @@ run(async (input) => {
         } catch (err) {
             out.submitError = describeError(err);
         }
+
+        // Endorsed by one organisation only, against a policy that needs both: the transaction
+        // is ordered and fails validation, which the client reports as a CommitError.
+        try {
+            await contract2.submit('put', { arguments: ['colour', 'red'], endorsingOrganizations: [input.mspId] });
+            out.commitError = null;
+        } catch (err) {
+            out.commitError = { name: err.name, code: err.code, transactionId: err.transactionId, message: err.message };
+        }
+        out.afterCommitError = utf8(await contract2.evaluateTransaction('get', 'colour'));
     } finally {
         conn.gateway.close();
         conn.client.close();
