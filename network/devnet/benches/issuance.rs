@@ -1,0 +1,548 @@
+//! Bulk licence issuance through the devnet's gateway, at 10,000 and at 1,000,000 licences
+//! already on the ledger.
+//!
+//! ```text
+//! cargo bench -p fabric-devnet --bench issuance
+//! ISSUE_N=20000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 cargo bench -p fabric-devnet --bench issuance
+//! ```
+//!
+//! Setup: the default topology (`fixtures/topology.toml`), channel `police-service`
+//! (PublicSecurity, ServiceCentre, Regulator), the topology's chaincode definition (its
+//! endorsement policy, with the contract's key-level policy naming the issuer), the licence
+//! chaincode hosted in this process as a CCaaS server. `ISSUE_SUBMITTERS` tasks each issue
+//! licences one after another through PublicSecurity's gateway with the SDK's
+//! `LicenceClient::issue` (endorse, submit, wait for the commit status), so that many
+//! transactions are in flight at any time.
+//!
+//! Printed per ledger size: committed tx/s, latency p50/p95/p99 (one issue call, endorsement to
+//! commit status), and CPU per transaction (this process's user+system CPU over the run divided by
+//! the committed transactions). Everything, client, gateway, three peers, orderer and chaincode,
+//! shares this machine's cores, so the CPU figure is the whole network's cost per licence.
+//!
+//! # Pre-population (how 1,000,000 licences get onto the ledger)
+//!
+//! Issuing a million licences through the gateway would take longer than a bench run, so the
+//! licences already on the ledger are imported: one licence is issued through the gateway, and
+//! its committed transaction is the template. Each imported licence is the template with the
+//! licence ID (same length), the transaction ID, the private key hash, private value hash and
+//! private write-set hash replaced, so its read-write set has exactly the keys, metadata
+//! (key-level endorsement policy), private-data hashes and value shapes the contract writes.
+//! The envelopes are compact: the template's channel header, proposal payload and chaincode
+//! action (results, events, response) are kept; creator and endorsement certificates and
+//! signatures are left out (they are never read back). They are cut into blocks of
+//! `PREPOP_BLOCK` (default 2,000) transactions, hash-chained, marked valid in
+//! TRANSACTIONS_FILTER, and committed with `Ledger::commit` on the orderer's block store and on
+//! every channel peer's ledger with the same updates the committer derives from a valid
+//! transaction (state + metadata, private hashes, the issuer's private data on its own peer,
+//! history, txid index). No validation (signatures, policies, MVCC) runs for them: that is the
+//! part skipped, as a peer joining from a snapshot skips it. The gateway load then runs on top.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use elicense_chaincode::host::{HostOptions, HostedChaincode};
+use elicense_model::{Catalogue, IssueRequest, LicenceId};
+use elicense_sdk::fabric::profile::ConnectionProfile;
+use elicense_sdk::{HolderKeyPair, LicenceClient, NewLicence};
+use fabric_common::tx::unpack_envelope;
+use fabric_devnet::devnet::{Devnet, DevnetConfig, DevnetSummary};
+use fabric_devnet::ledger::block::{block_header_hash, new_block};
+use fabric_devnet::ledger::{BlockUpdates, Height, Ledger, PvtCollWrites, TxRwSet};
+use fabric_devnet::topology::Topology;
+use fabric_protos::common::{BlockMetadataIndex, Envelope, Header, Payload, SignatureHeader};
+use fabric_protos::kvrwset::{KvWrite, KvrwSet};
+use fabric_protos::protos::{
+    ChaincodeActionPayload, ChaincodeEndorsedAction, Transaction, TransactionAction,
+};
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+const CH: &str = "police-service";
+const NS: &str = "elicense";
+const ISSUER_MSP: &str = "PublicSecurityMSP";
+const CATALOGUE: &str = include_str!("../../../fixtures/catalogue.json");
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// This process's user + system CPU time (Linux `/proc/self/stat`, clock ticks of 10 ms).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ticks = f.iter().sum::<u64>();
+    Duration::from_millis(ticks * 10)
+}
+
+fn client(s: &DevnetSummary, org: &str, user: &str) -> LicenceClient {
+    let msp_id = &s.peers.iter().find(|p| p.org == org).unwrap().msp_id;
+    let signing =
+        elicense_sdk::fabric::msp::load_signing_identity(msp_id, &s.msp[org][user]).unwrap();
+    let profile = ConnectionProfile::from_file(&s.profiles[org]).unwrap();
+    LicenceClient::connect(&profile, &signing, CH).unwrap()
+}
+
+fn licence(serial: &str, holder_pem: &str, now: i64) -> NewLicence {
+    let values: BTreeMap<String, String> = [
+        ("name", format!("王五{serial}")),
+        ("sex", "男".to_owned()),
+        ("ethnicity", "汉".to_owned()),
+        ("birth_date", "1975-06-30".to_owned()),
+        ("address", format!("广东省深圳市福田区{serial}号")),
+        (
+            "id_number",
+            format!("4403041975063{}", &serial[serial.len() - 5..]),
+        ),
+        ("issuing_authority", "深圳市公安局福田分局".to_owned()),
+        ("valid_from", "2015-01-01".to_owned()),
+        ("valid_until", "2035-01-01".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    NewLicence {
+        request: IssueRequest {
+            licence_id: LicenceId::build("IDC", "PSB", serial).unwrap(),
+            licence_type: "ID_CARD".into(),
+            holder_key: holder_pem.to_owned(),
+            not_before: now - 86_400,
+            not_after: now + 365 * 86_400,
+        },
+        values,
+    }
+}
+
+/// Replaces every occurrence of each `from` with its same-length `to`.
+fn substitute(bytes: &mut [u8], pairs: &[(&[u8], &[u8])]) {
+    for (from, to) in pairs {
+        debug_assert_eq!(from.len(), to.len());
+        if from.is_empty() {
+            continue;
+        }
+        let mut i = 0;
+        while i + from.len() <= bytes.len() {
+            if &bytes[i..i + from.len()] == *from {
+                bytes[i..i + from.len()].copy_from_slice(to);
+                i += from.len();
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The committed issue transaction every imported licence is made from.
+struct Template {
+    envelope: Vec<u8>,
+    licence_id: String,
+    txid: String,
+    key_hash: Vec<u8>,
+    private_value: Vec<u8>,
+    value_hash: Vec<u8>,
+    pvt_rwset_hash: Vec<u8>,
+    collection: String,
+}
+
+impl Template {
+    /// Reads the committed template transaction `txid` (licence `licence_id`) from `ledger`
+    /// (the issuer's peer, which holds the private data).
+    fn from_ledger(ledger: &Ledger, block: u64, txid: &str, licence_id: &str) -> Template {
+        let block = ledger.block(block).unwrap().expect("template block");
+        let env = block
+            .data
+            .unwrap()
+            .data
+            .iter()
+            .map(|d| Envelope::decode(d.as_slice()).unwrap())
+            .find(|e| unpack_envelope(e).is_ok_and(|u| u.tx_id() == txid))
+            .expect("template transaction in its block");
+        let payload = Payload::decode(env.payload.as_slice()).unwrap();
+        let header = payload.header.clone().unwrap();
+        let tx = Transaction::decode(payload.data.as_slice()).unwrap();
+        let cap = ChaincodeActionPayload::decode(tx.actions[0].payload.as_slice()).unwrap();
+        let endorsed = cap.action.clone().unwrap();
+        // Compact envelope: no certificates, no signatures (see the module docs).
+        let sh = SignatureHeader::decode(header.signature_header.as_slice()).unwrap();
+        let compact = Envelope {
+            payload: Payload {
+                header: Some(Header {
+                    channel_header: header.channel_header.clone(),
+                    signature_header: SignatureHeader {
+                        creator: Vec::new(),
+                        nonce: sh.nonce,
+                    }
+                    .encode_to_vec(),
+                }),
+                data: Transaction {
+                    actions: vec![TransactionAction {
+                        header: Vec::new(),
+                        payload: ChaincodeActionPayload {
+                            chaincode_proposal_payload: cap.chaincode_proposal_payload.clone(),
+                            action: Some(ChaincodeEndorsedAction {
+                                proposal_response_payload: endorsed.proposal_response_payload,
+                                endorsements: Vec::new(),
+                            }),
+                        }
+                        .encode_to_vec(),
+                    }],
+                }
+                .encode_to_vec(),
+            }
+            .encode_to_vec(),
+            signature: Vec::new(),
+        };
+        let unpacked = unpack_envelope(&compact).unwrap();
+        let rw = TxRwSet::decode(&unpacked.actions[0].chaincode_action.results).unwrap();
+        let ns = rw.ns_rwsets.iter().find(|n| n.namespace == NS).unwrap();
+        let coll = &ns.coll_hashed[0];
+        let licence_key = elicense_chaincode::keys::licence(licence_id).unwrap();
+        let key_hash = Sha256::digest(licence_key.as_bytes()).to_vec();
+        let hw = &coll.hashed.hashed_writes[0];
+        assert_eq!(
+            hw.key_hash, key_hash,
+            "the private write is the licence key"
+        );
+        let private_value = ledger
+            .snapshot()
+            .unwrap()
+            .get_private(NS, &coll.collection, &licence_key)
+            .unwrap()
+            .expect("issuer's peer holds the template's private data")
+            .value;
+        Template {
+            envelope: compact.encode_to_vec(),
+            licence_id: licence_id.to_owned(),
+            txid: txid.to_owned(),
+            key_hash,
+            value_hash: hw.value_hash.clone(),
+            private_value,
+            pvt_rwset_hash: coll.pvt_rwset_hash.clone(),
+            collection: coll.collection.clone(),
+        }
+    }
+
+    /// The imported transaction for `licence_id`: envelope bytes, txid, write set and the
+    /// issuer's private writes.
+    fn instance(&self, licence_id: &str, nonce: u64) -> (Vec<u8>, String, TxRwSet, PvtCollWrites) {
+        assert_eq!(licence_id.len(), self.licence_id.len());
+        let txid = hex::encode(Sha256::digest(format!("prepop-{nonce}").as_bytes()));
+        let key = elicense_chaincode::keys::licence(licence_id).unwrap();
+        let key_hash = Sha256::digest(key.as_bytes()).to_vec();
+        let mut value = self.private_value.clone();
+        substitute(
+            &mut value,
+            &[(self.licence_id.as_bytes(), licence_id.as_bytes())],
+        );
+        let value_hash = Sha256::digest(&value).to_vec();
+        let kv = KvrwSet {
+            writes: vec![KvWrite {
+                key,
+                is_delete: false,
+                value,
+            }],
+            ..Default::default()
+        };
+        let pvt_hash = Sha256::digest(kv.encode_to_vec()).to_vec();
+        let mut env = self.envelope.clone();
+        substitute(
+            &mut env,
+            &[
+                (self.licence_id.as_bytes(), licence_id.as_bytes()),
+                (self.txid.as_bytes(), txid.as_bytes()),
+                (&self.key_hash, &key_hash),
+                (&self.value_hash, &value_hash),
+                (&self.pvt_rwset_hash, &pvt_hash),
+            ],
+        );
+        let unpacked = unpack_envelope(&Envelope::decode(env.as_slice()).unwrap()).unwrap();
+        let rw = TxRwSet::decode(&unpacked.actions[0].chaincode_action.results).unwrap();
+        let pvt = PvtCollWrites {
+            namespace: NS.into(),
+            collection: self.collection.clone(),
+            kv,
+        };
+        (env, txid, rw, pvt)
+    }
+}
+
+/// Imports licences `from..to` (serials `P########`) onto the orderer's block store and every
+/// channel peer's ledger, in blocks of `block_size`.
+fn prepopulate(devnet: &Devnet, template: &Template, from: usize, to: usize, block_size: usize) {
+    let orderer = devnet.orderer().chain(CH).unwrap().ledger().clone();
+    let peers: Vec<(Ledger, bool)> = devnet
+        .peers()
+        .iter()
+        .filter_map(|p| p.node.channel(CH))
+        .map(|pc| {
+            let member = pc.context().is_local_member(NS, &template.collection);
+            (pc.ledger().clone(), member)
+        })
+        .collect();
+    // Peers commit delivered blocks on their own threads: wait until every peer has caught up
+    // with the orderer before appending to the chain beside them.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while peers.iter().any(|(l, _)| l.height() != orderer.height()) {
+        assert!(
+            Instant::now() < deadline,
+            "peers did not catch up with the orderer"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let timestamp = (0, 0);
+    let mut next = from;
+    while next < to {
+        let end = (next + block_size).min(to);
+        let number = orderer.height();
+        let mut data = Vec::with_capacity(end - next);
+        let mut member_updates = BlockUpdates::new();
+        let mut other_updates = BlockUpdates::new();
+        for (tx_num, i) in (next..end).enumerate() {
+            let id = LicenceId::build("IDC", "PSB", &format!("P{i:08}")).unwrap();
+            let (env, txid, rw, pvt) = template.instance(id.as_str(), i as u64);
+            let h = Height {
+                block: number,
+                tx: tx_num as u64,
+            };
+            for u in [&mut member_updates, &mut other_updates] {
+                u.record_tx(&txid, tx_num as u64, 0);
+            }
+            member_updates.add_valid_tx(h, &txid, timestamp, &rw, std::slice::from_ref(&pvt));
+            other_updates.add_valid_tx(h, &txid, timestamp, &rw, &[]);
+            data.push(env);
+        }
+        let n = data.len();
+        let mut block = new_block(number, orderer.last_header_hash(), data);
+        block.metadata.as_mut().unwrap().metadata
+            [BlockMetadataIndex::TransactionsFilter as usize] = vec![0; n];
+        let header_hash = block_header_hash(block.header.as_ref().unwrap());
+        std::thread::scope(|s| {
+            s.spawn(|| orderer.commit(&block, &BlockUpdates::new()).unwrap());
+            for (ledger, member) in &peers {
+                let u = if *member {
+                    &member_updates
+                } else {
+                    &other_updates
+                };
+                let block = &block;
+                s.spawn(move || {
+                    assert_eq!(
+                        ledger.height(),
+                        number,
+                        "peer ledger in step with the orderer"
+                    );
+                    ledger.commit(block, u).unwrap();
+                });
+            }
+        });
+        assert_eq!(orderer.last_header_hash(), header_hash);
+        next = end;
+    }
+}
+
+struct RunFigures {
+    committed: usize,
+    failed: usize,
+    elapsed: Duration,
+    cpu: Duration,
+    latencies: Vec<Duration>,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn issue_load(
+    issuer: &LicenceClient,
+    tag: &str,
+    count: usize,
+    submitters: usize,
+    holder: &str,
+    now: i64,
+) -> RunFigures {
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = process_cpu();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..submitters {
+        let next = Arc::clone(&next);
+        let issuer = issuer.clone();
+        let holder = holder.to_owned();
+        let tag = tag.to_owned();
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let mut failed = 0;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let l = licence(&format!("{tag}{i:07}"), &holder, now);
+                let t = Instant::now();
+                match issuer.issue(l).await {
+                    Ok(_) => lat.push(t.elapsed()),
+                    Err(e) => {
+                        if failed == 0 {
+                            eprintln!("issue failed: {e}");
+                        }
+                        failed += 1;
+                    }
+                }
+            }
+            (lat, failed)
+        });
+    }
+    let mut latencies = Vec::with_capacity(count);
+    let mut failed = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (l, f) = r.unwrap();
+        latencies.extend(l);
+        failed += f;
+    }
+    let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu0);
+    latencies.sort();
+    RunFigures {
+        committed: latencies.len(),
+        failed,
+        elapsed,
+        cpu,
+        latencies,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let count: usize = env_or("ISSUE_N", 20_000);
+    let submitters: usize = env_or("ISSUE_SUBMITTERS", 1024);
+    let block_size: usize = env_or("PREPOP_BLOCK", 2_000);
+    let levels: Vec<usize> = std::env::var("ISSUE_LEVELS")
+        .unwrap_or_else(|_| "10000,1000000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    let dir = match std::env::var("ISSUE_DIR") {
+        Ok(d) => tempfile::Builder::new().tempdir_in(d).unwrap(),
+        Err(_) => tempfile::tempdir().unwrap(),
+    };
+    let devnet = Devnet::up(DevnetConfig::new(Topology::default_topology(), dir.path()))
+        .await
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let deployed = devnet
+        .deploy_topology_chaincode(&format!("127.0.0.1:{port}"), None)
+        .unwrap();
+    let cc = HostedChaincode::start(HostOptions::new(&deployed.package_id).port(port))
+        .await
+        .unwrap();
+    let s = devnet.summary();
+    let admin = client(&s, "Regulator", "Admin");
+    admin
+        .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
+        .await
+        .unwrap();
+    let issuer = client(&s, "PublicSecurity", "issuer1");
+    // One holder key for every licence: key generation is not what is measured.
+    let holder = HolderKeyPair::generate().public_pem();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    // The template: one licence issued through the gateway.
+    let t = issuer
+        .issue(licence("T00000000", &holder, now))
+        .await
+        .unwrap();
+    let issuer_ledger = devnet
+        .peer("PublicSecurity")
+        .or_else(|| devnet.peers().iter().find(|p| p.org == "PublicSecurity"))
+        .unwrap()
+        .node
+        .channel(CH)
+        .unwrap()
+        .ledger()
+        .clone();
+    let template = Template::from_ledger(
+        &issuer_ledger,
+        t.block_number,
+        &t.transaction_id,
+        t.record.id.as_str(),
+    );
+    let _ = ISSUER_MSP;
+
+    println!(
+        "devnet bulk issuance through the gateway: channel {CH}, {submitters} concurrent submitters, \
+         {count} licences per run, chaincode hosted in-process; template envelope {} bytes",
+        template.envelope.len()
+    );
+    println!(
+        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>8}",
+        "on ledger",
+        "prepop s",
+        "tx/s",
+        "committed",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "CPU ms/tx",
+        "failed"
+    );
+    let mut on_ledger = 1usize; // the template
+    let mut imported = 0usize;
+    for (run, level) in levels.iter().enumerate() {
+        let want = level.saturating_sub(on_ledger);
+        let started = Instant::now();
+        prepopulate(&devnet, &template, imported, imported + want, block_size);
+        let prepop = started.elapsed();
+        imported += want;
+        on_ledger += want;
+        // Warm-up (connections, caches) outside the measured window.
+        let _ = issue_load(
+            &issuer,
+            &format!("W{run}"),
+            submitters.min(256),
+            submitters.min(256),
+            &holder,
+            now,
+        )
+        .await;
+        let f = issue_load(&issuer, &format!("G{run}"), count, submitters, &holder, now).await;
+        let rate = f.committed as f64 / f.elapsed.as_secs_f64();
+        let cpu_per_tx = f.cpu.as_secs_f64() * 1000.0 / f.committed.max(1) as f64;
+        println!(
+            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>8}",
+            on_ledger,
+            prepop.as_secs_f64(),
+            rate,
+            f.committed,
+            pct(&f.latencies, 0.50),
+            pct(&f.latencies, 0.95),
+            pct(&f.latencies, 0.99),
+            cpu_per_tx,
+            f.failed
+        );
+        on_ledger += f.committed + submitters.min(256);
+    }
+    cc.stop().await.unwrap();
+    devnet.down().await;
+}
