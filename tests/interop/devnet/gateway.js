@@ -43,12 +43,17 @@ run(async (input) => {
         out.put = utf8(await contract.submitTransaction('put', 'colour', 'blue'));
         out.get = utf8(await contract.evaluateTransaction('get', 'colour'));
 
-        // Three events, each submitted asynchronously and awaited through CommitStatus.
-        out.commits = [];
+        // Three events submitted back to back (so they may share a block), then each awaited
+        // through CommitStatus.
+        const pending = [];
         for (const n of [1, 2, 3]) {
-            const commit = await contract.submitAsync('event', { arguments: [`issued`, `licence-${n}`] });
+            pending.push({ payload: `licence-${n}`, commit: await contract.submitAsync('event', { arguments: ['issued', `licence-${n}`] }) });
+        }
+        out.commits = [];
+        for (const { payload, commit } of pending) {
             const status = await commit.getStatus();
             out.commits.push({
+                payload,
                 transactionId: commit.getTransactionId(),
                 result: utf8(commit.getResult()),
                 successful: status.successful,
@@ -56,21 +61,22 @@ run(async (input) => {
                 blockNumber: status.blockNumber,
             });
         }
+        const firstBlock = out.commits.map((c) => BigInt(c.blockNumber)).reduce((a, b) => (a < b ? a : b));
 
-        // Read two events from the first event's block with a checkpoint; then reconnect and
-        // resume from the checkpoint: the third event comes next, nothing is repeated.
+        // Read the first event with a checkpoint; then reconnect and resume from the checkpoint
+        // (mid-block when events share a block): the other two follow, nothing is repeated.
         const checkpointer = checkpointers.inMemory();
-        out.firstRead = await readEvents(network, input.chaincode, checkpointer, 2, BigInt(out.commits[0].blockNumber));
+        out.firstRead = await readEvents(network, input.chaincode, checkpointer, 1, firstBlock);
         out.checkpoint = { blockNumber: checkpointer.getBlockNumber(), transactionId: checkpointer.getTransactionId() };
         conn.gateway.close();
         conn.client.close();
         conn = connectGateway(input);
         const resumed = conn.gateway.getNetwork(input.channel);
-        out.resumed = await readEvents(resumed, input.chaincode, checkpointer, 1, undefined);
+        out.resumed = await readEvents(resumed, input.chaincode, checkpointer, 2, undefined);
 
         // Blocks from the peer's Deliver service, decoded by the official client: the full block
         // (header, data, transaction filter) and the filtered block of the first event commit.
-        const startBlock = BigInt(out.commits[0].blockNumber);
+        const startBlock = firstBlock;
         const blocks = await resumed.getBlockEvents({ startBlock });
         try {
             for await (const block of blocks) {
