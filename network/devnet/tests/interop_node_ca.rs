@@ -109,6 +109,11 @@ async fn fabric_ca_client_node_enrolls_registers_reenrolls_and_revokes_on_the_de
         "{clerk}"
     );
     assert!(ids.iter().any(|i| i["id"] == "admin"));
+    let one = &out["identity"];
+    assert_eq!(one["id"], "clerk9", "{one}");
+    assert_eq!(one["type"], "client", "{one}");
+    assert_eq!(one["max_enrollments"], -1, "{one}");
+    assert_eq!(one["attrs"], clerk["attrs"], "{one}");
 
     let refused = out["clerkRegisterError"]
         .as_str()

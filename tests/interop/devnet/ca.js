@@ -68,6 +68,9 @@ run(async (input) => {
         attrs: i.attrs,
     }));
 
+    const one = await ca.newIdentityService().getOne(input.user, admin);
+    out.identity = one.result;
+
     // A clerk has no registrar rights.
     try {
         await ca.register({ enrollmentID: `${input.user}-2`, role: 'client', affiliation: '' }, user);
