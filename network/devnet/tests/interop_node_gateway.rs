@@ -1,7 +1,8 @@
 //! The official `@hyperledger/fabric-gateway` Node client (with `@grpc/grpc-js`) against a devnet
-//! peer over TLS, as a devnet identity read from the MSP directory the devnet wrote: evaluate,
-//! submit, commit status, chaincode events with a checkpoint and the gateway's errors, all as
-//! the client sees them against Fabric. Needs Node and `npm ci` in `tests/interop`.
+//! peer over TLS, found through the connection profile and signing as an identity from the MSP
+//! directory the devnet wrote: evaluate, submit, commit status, chaincode events resumed from a
+//! checkpoint, blocks from Deliver, and the gateway's errors, all as the client sees them
+//! against Fabric. Needs Node and `npm ci` in `tests/interop`.
 
 #[path = "peer_fixture.rs"]
 mod peer_fixture;

@@ -1,7 +1,8 @@
 'use strict';
 // Connects the official Node Fabric Gateway client (@hyperledger/fabric-gateway over
-// @grpc/grpc-js) to a devnet peer with TLS, as an identity read from an MSP directory the devnet
-// wrote (signcerts/cert.pem, keystore/*_sk), the way Fabric's samples connect to a real peer.
+// @grpc/grpc-js) to a devnet peer with TLS, using only files the devnet writes: the
+// organisation's connection profile and an MSP directory (signcerts/cert.pem, keystore/*_sk),
+// the way Fabric's samples connect to a real peer.
 
 const fs = require('fs');
 const path = require('path');
@@ -9,12 +10,29 @@ const crypto = require('crypto');
 const grpc = require('@grpc/grpc-js');
 const { connect, hash, signers } = require('@hyperledger/fabric-gateway');
 
-/** { peer: host:port, host: TLS server name, tlsCaCert, mspId, mspDir } → { gateway, client } */
+/**
+ * The organisation's first peer and MSP ID from a Fabric common connection profile (the JSON the
+ * devnet writes per organisation), as Fabric's samples read one.
+ */
+function peerFromProfile(profilePath) {
+    const profile = JSON.parse(fs.readFileSync(profilePath));
+    const org = profile.organizations[profile.client.organization];
+    const peer = profile.peers[org.peers[0]];
+    return {
+        target: new URL(peer.url).host,
+        tlsCaPem: Buffer.from(peer.tlsCACerts.pem),
+        serverName: peer.grpcOptions['ssl-target-name-override'],
+        mspId: org.mspid,
+    };
+}
+
+/** { profile: connection profile path, mspDir: the user's MSP directory } → { gateway, client } */
 function connectGateway(input, options = {}) {
+    const peer = peerFromProfile(input.profile);
     const client = new grpc.Client(
-        input.peer,
-        grpc.credentials.createSsl(fs.readFileSync(input.tlsCaCert)),
-        { 'grpc.ssl_target_name_override': input.host },
+        peer.target,
+        grpc.credentials.createSsl(peer.tlsCaPem),
+        { 'grpc.ssl_target_name_override': peer.serverName },
     );
     const keystore = path.join(input.mspDir, 'keystore');
     const keyFile = fs.readdirSync(keystore).find((f) => f.endsWith('_sk'));
@@ -24,7 +42,7 @@ function connectGateway(input, options = {}) {
     const gateway = connect({
         client,
         identity: {
-            mspId: input.mspId,
+            mspId: peer.mspId,
             credentials: fs.readFileSync(path.join(input.mspDir, 'signcerts', 'cert.pem')),
         },
         signer: signers.newPrivateKeySigner(crypto.createPrivateKey(fs.readFileSync(path.join(keystore, keyFile)))),
@@ -63,4 +81,4 @@ function run(main) {
     );
 }
 
-module.exports = { connectGateway, describeError, utf8, run };
+module.exports = { connectGateway, peerFromProfile, describeError, utf8, run };

@@ -3,8 +3,7 @@
 // commit status), chaincode events read with a checkpoint and resumed from it after reconnecting,
 // and the gateway's error for a failing chaincode call. Prints one JSON line of results.
 //
-//   node devnet/gateway.js '{"peer":..., "host":..., "tlsCaCert":..., "mspId":..., "mspDir":...,
-//                           "channel":..., "chaincode":...}'
+//   node devnet/gateway.js '{"profile":..., "mspDir":..., "mspId":..., "channel":..., "chaincode":...}'
 
 const { checkpointers } = require('@hyperledger/fabric-gateway');
 const { connectGateway, describeError, utf8, run } = require('./connect');

@@ -139,15 +139,14 @@ impl Drop for Killed {
     }
 }
 
-/// What a Node client needs to reach an organisation's peer as `user`.
+/// What a Node client needs to reach an organisation's peer as `user`: the connection profile
+/// and MSP directory the devnet wrote.
 pub fn client_input(summary: &DevnetSummary, org: &str, user: &str) -> serde_json::Value {
     let peer = summary.peers.iter().find(|p| p.org == org).expect("peer");
     serde_json::json!({
-        "peer": peer.address,
-        "host": peer.host,
-        "tlsCaCert": peer.tls_ca_cert,
-        "mspId": peer.msp_id,
+        "profile": summary.profiles[org],
         "mspDir": summary.msp[org][user],
+        "mspId": peer.msp_id,
     })
 }
 
