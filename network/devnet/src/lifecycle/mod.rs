@@ -17,7 +17,7 @@
 //!
 //! Committed definitions are ledger state: after every block that touches `_lifecycle`, and
 //! when a channel is joined, each peer re-reads them and runs the package its own org approved
-//! (if installed) — see [`refresh`].
+//! (if installed).
 
 pub mod serializer;
 
