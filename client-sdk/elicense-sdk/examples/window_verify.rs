@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 v.licence_id, v.matter, v.block_number, v.matched, v.uses_left
             );
             if !v.not_presented.is_empty() {
-                let values = client.retrieve(&grant_id).await?;
+                let values = client.retrieve_verified(&v).await?;
                 for (name, value) in values.fields {
                     println!("  {name}: {value}");
                 }

@@ -608,6 +608,34 @@ impl LicenceClient {
         self.retrieve_with_issuer(&issuer, grant_id).await
     }
 
+    /// [`Self::retrieve`] right after `verification` committed: the issuer's peer, which
+    /// answers, may commit the verify's block a moment after the clerk's peer reported it, so a
+    /// closed retrieval window is retried for up to about two seconds before it is reported.
+    pub async fn retrieve_verified(
+        &self,
+        verification: &Verification,
+    ) -> Result<RetrieveResult, LicenceError> {
+        let issuer = self.grant(&verification.grant_id).await?.issuer_msp;
+        let mut delay = Duration::from_millis(25);
+        let mut waited = Duration::ZERO;
+        loop {
+            match self
+                .retrieve_with_issuer(&issuer, &verification.grant_id)
+                .await
+            {
+                Err(e)
+                    if e.failure() == Failure::RetrieveWindowClosed
+                        && waited < Duration::from_secs(2) =>
+                {
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                    delay = (delay * 2).min(Duration::from_millis(400));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// [`Self::retrieve`] when the grant's issuer MSP is already known.
     pub async fn retrieve_with_issuer(
         &self,

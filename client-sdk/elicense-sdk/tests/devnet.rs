@@ -176,10 +176,10 @@ async fn every_licence_call_on_the_devnet() {
         .present(g.grant(), &g.code, &["name", "id_number"])
         .unwrap();
     let v = clerk.verify(&g.id(), "SC-0001", &p).await.unwrap();
-    issuer.wait_for_block(v.block_number).await.unwrap();
     assert_eq!(v.matched, ["id_number", "name"]);
     assert_eq!(v.not_presented, ["address"]);
-    let values = clerk.retrieve(&g.id()).await.unwrap();
+    // Answered by the issuer's peer once it has the verify's block.
+    let values = clerk.retrieve_verified(&v).await.unwrap();
     assert_eq!(values.fields["address"], c.value("address").unwrap());
     let e = clerk.verify(&g.id(), "SC-0001", &p).await.unwrap_err();
     assert_eq!(e.failure(), Failure::GrantSpent);
@@ -307,6 +307,170 @@ async fn every_licence_call_on_the_devnet() {
         started.elapsed()
     );
     assert!(items.iter().all(|i| i.outcome.is_ok()), "{items:?}");
+
+    cc.stop().await.unwrap();
+    devnet.down().await;
+}
+
+/// Runs an example binary of this crate with `envs` in `dir`; returns (success, stdout, stderr).
+fn run_example(
+    name: &str,
+    args: &[&str],
+    envs: &[(&str, String)],
+    dir: &std::path::Path,
+) -> (bool, String, String) {
+    let exe = std::env::current_exe().unwrap();
+    let examples = exe.parent().unwrap().parent().unwrap().join("examples");
+    let out = std::process::Command::new(examples.join(name))
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn block_in(text: &str) -> u64 {
+    let at = text.find("block ").expect("a block number in the output") + 6;
+    text[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_issue_grant_and_verify_on_the_devnet() {
+    // The example binaries, built as `cargo build --examples` builds them.
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-p", "elicense-sdk", "--examples"])
+        .status()
+        .unwrap();
+    assert!(built.success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::up(DevnetConfig::new(
+        Topology::default_topology(),
+        dir.path().join("devnet"),
+    ))
+    .await
+    .unwrap();
+    let port = free_port();
+    let deployed = devnet
+        .deploy_ccaas(&DeployRequest {
+            name: "elicense".into(),
+            address: format!("127.0.0.1:{port}"),
+            channels: vec![CH.into()],
+            policy: Some(
+                "OR('PublicSecurityMSP.peer','ServiceCentreMSP.peer','RegulatorMSP.peer')".into(),
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+    let cc = HostedChaincode::start(HostOptions::new(&deployed.package_id).port(port))
+        .await
+        .unwrap();
+    let s = devnet.summary();
+    let admin = client(&s, "Regulator", "Admin");
+    if admin.catalogue().await.unwrap().is_empty() {
+        admin
+            .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
+            .await
+            .unwrap();
+    }
+    let env_of = |org: &str, msp_id: &str, user: &str| {
+        vec![
+            ("ELICENSE_PROFILE", s.profiles[org].display().to_string()),
+            ("ELICENSE_MSP_ID", msp_id.to_owned()),
+            ("ELICENSE_MSP_DIR", s.msp[org][user].display().to_string()),
+        ]
+    };
+    let work = dir.path();
+
+    // The holder creates its key; the issuer issues to its public key.
+    let (ok, _, err) = run_example(
+        "holder_grant",
+        &["holder.pem", "c.json", "X", "M"],
+        &[],
+        work,
+    );
+    assert!(ok, "{err}");
+    let holder = HolderKeyPair::load(work.join("holder.pem")).unwrap();
+    std::fs::write(work.join("holder.pub.pem"), holder.public_pem()).unwrap();
+    let (ok, out, err) = run_example(
+        "issue",
+        &[
+            CH,
+            "ID_CARD",
+            "000000777",
+            "holder.pub.pem",
+            "credential.json",
+            "name=赵六",
+            "sex=男",
+            "ethnicity=回",
+            "birth_date=1992-02-29",
+            "address=宁夏银川市兴庆区",
+            "id_number=640104199202290777",
+            "issuing_authority=银川市公安局",
+            "valid_from=2021-01-01",
+            "valid_until=2041-01-01",
+        ],
+        &env_of("PublicSecurity", "PublicSecurityMSP", "issuer1"),
+        work,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("issued IDC-PSB-000000777-"), "{out}");
+    client(&s, "ServiceCentre", "holder1")
+        .wait_for_block(block_in(&out))
+        .await
+        .unwrap();
+
+    // The holder grants name and id number to the service centre and relays the grant.
+    let mut holder_env = env_of("ServiceCentre", "ServiceCentreMSP", "holder1");
+    holder_env.push(("HOLDER_SECRET", "a passphrase only the holder knows".into()));
+    let (ok, out, err) = run_example(
+        "holder_grant",
+        &[
+            "holder.pem",
+            "credential.json",
+            "ServiceCentreMSP",
+            "SC-0001",
+            "name",
+            "id_number",
+        ],
+        &holder_env,
+        work,
+    );
+    assert!(ok, "{err}");
+    let field = |label: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let (grant_id, code) = (field("grant "), field("code "));
+    client(&s, "PublicSecurity", "issuer1")
+        .wait_for_block(block_in(&out))
+        .await
+        .unwrap();
+
+    // The clerk verifies the presented name and retrieves the id number.
+    let clerk_env = env_of("ServiceCentre", "ServiceCentreMSP", "clerk1");
+    let args = [CH, &grant_id, "SC-0001", &code, "credential.json", "name"];
+    let (ok, out, err) = run_example("window_verify", &args, &clerk_env, work);
+    assert!(ok, "{err}");
+    assert!(out.contains("verified IDC-PSB-000000777-"), "{out}");
+    assert!(out.contains("id_number: 640104199202290777"), "{out}");
+    // Single use: the second attempt is refused with the advice for a spent grant.
+    let (ok, _, err) = run_example("window_verify", &args, &clerk_env, work);
+    assert!(!ok);
+    assert!(err.contains("the holder must grant again"), "{err}");
 
     cc.stop().await.unwrap();
     devnet.down().await;

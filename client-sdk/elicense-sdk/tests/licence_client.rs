@@ -133,6 +133,7 @@ async fn the_whole_licence_flow_with_typed_results() {
     );
 
     let r = clerk.retrieve(&g.id()).await.unwrap();
+    assert_eq!(r, clerk.retrieve_verified(&v).await.unwrap());
     assert_eq!(r.fields.len(), 3);
     assert_eq!(
         r.fields["address"],
@@ -140,7 +141,10 @@ async fn the_whole_licence_flow_with_typed_results() {
     );
     assert_eq!(
         routed_to(&net, "Retrieve"),
-        [vec!["PublicSecurityMSP".to_owned()]]
+        [
+            vec!["PublicSecurityMSP".to_owned()],
+            vec!["PublicSecurityMSP".to_owned()]
+        ]
     );
 
     // Spent: the same grant is refused with a typed failure.
