@@ -246,6 +246,7 @@ async fn a_devnet_killed_under_load_restarts_with_every_valid_transaction_and_a_
         data.to_str().unwrap(),
         "--topology",
         topo.to_str().unwrap(),
+        "--exit-with-parent",
     ];
     let deploy = format!("kv={cc_addr}");
     let mut first_args = base.to_vec();

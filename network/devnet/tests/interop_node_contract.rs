@@ -50,10 +50,7 @@ async fn a_fabric_contract_api_chaincode_runs_on_the_devnet_through_its_gateway(
         .unwrap();
     let _node = Killed(
         Command::new("node")
-            .arg("node_modules/fabric-shim/cli.js")
-            .arg("server")
-            .arg("--module-path")
-            .arg("devnet/contract")
+            .arg("devnet/contract-server.js")
             .arg("--chaincode-address")
             .arg(&addr)
             .arg("--chaincode-id")

@@ -1,13 +1,15 @@
 //! `fabric-devnet`: runs the devnet as its own process until SIGINT or SIGTERM.
 //!
 //! ```text
-//! fabric-devnet --data-dir DIR [--topology FILE] [--deploy NAME=HOST:PORT]...
+//! fabric-devnet --data-dir DIR [--topology FILE] [--deploy NAME=HOST:PORT]... [--exit-with-parent]
 //! ```
 //!
 //! Starts (or restarts: the same data dir continues the ledger) the devnet, defines each
 //! `--deploy`ed CCaaS chaincode on every channel with the default policy, and prints one JSON
 //! line: `{"summary": <DevnetSummary>, "deployed": {NAME: <Deployed>}}`. Tests run it as a
-//! separate process so they can kill it at any moment and restart it on the same data dir.
+//! separate process so they can kill it at any moment and restart it on the same data dir;
+//! `--exit-with-parent` stops it (cleanly) once the process that started it is gone, so a test
+//! that dies without cleaning up leaves no devnet behind.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,15 +22,17 @@ struct Args {
     data_dir: PathBuf,
     topology: Option<PathBuf>,
     deploy: Vec<(String, String)>,
+    exit_with_parent: bool,
 }
 
-const USAGE: &str =
-    "usage: fabric-devnet --data-dir DIR [--topology FILE] [--deploy NAME=HOST:PORT]...";
+const USAGE: &str = "usage: fabric-devnet --data-dir DIR [--topology FILE] \
+                     [--deploy NAME=HOST:PORT]... [--exit-with-parent]";
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut data_dir = None;
     let mut topology = None;
     let mut deploy = Vec::new();
+    let mut exit_with_parent = false;
     while let Some(a) = args.next() {
         let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
         match a.as_str() {
@@ -41,6 +45,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     .ok_or(format!("--deploy {v}: expected NAME=HOST:PORT"))?;
                 deploy.push((name.to_string(), addr.to_string()));
             }
+            "--exit-with-parent" => exit_with_parent = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -49,6 +54,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         data_dir: data_dir.ok_or(format!("--data-dir is required\n{USAGE}"))?,
         topology,
         deploy,
+        exit_with_parent,
     })
 }
 
@@ -76,9 +82,19 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("SIGTERM handler: {e}"))?;
+    let parent = std::os::unix::process::parent_id();
+    let orphaned = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if args.exit_with_parent && std::os::unix::process::parent_id() != parent {
+                return;
+            }
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = orphaned => {}
     }
     devnet.down().await;
     Ok(())
