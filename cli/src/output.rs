@@ -35,10 +35,10 @@ pub fn print<T: Serialize>(format: Format, value: &T) -> Result<(), CliError> {
             t
         }
         Format::Yaml => serde_yaml::to_string(value).or_fail(Class::Internal, "encoding YAML")?,
-        Format::Table => {
-            let value = serde_json::to_value(value).or_fail(Class::Internal, "encoding output")?;
-            render(format, &value, pretty)?
-        }
+        // Through YAML's ordered mapping, so columns keep the declared field order too.
+        Format::Table => table(&Node::from_yaml(
+            serde_yaml::to_value(value).or_fail(Class::Internal, "encoding output")?,
+        )),
     };
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -54,54 +54,163 @@ pub fn render(format: Format, value: &Value, pretty: bool) -> Result<String, Cli
         Format::Yaml => {
             return serde_yaml::to_string(value).or_fail(Class::Internal, "encoding YAML")
         }
-        Format::Table => return Ok(table(value)),
+        Format::Table => return Ok(table(&Node::from_json(value))),
     }
     .or_fail(Class::Internal, "encoding JSON")?;
     text.push('\n');
     Ok(text)
 }
 
+/// A value as the table renderer sees it: maps keep their order.
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Null,
+    /// A string, number or boolean, as text; `quoted` when it was a string.
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
+    List(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    fn from_json(v: &Value) -> Node {
+        match v {
+            Value::Null => Node::Null,
+            Value::String(s) => Node::Scalar {
+                text: s.clone(),
+                quoted: true,
+            },
+            Value::Array(a) => Node::List(a.iter().map(Node::from_json).collect()),
+            Value::Object(o) => Node::Map(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Node::from_json(v)))
+                    .collect(),
+            ),
+            other => Node::Scalar {
+                text: other.to_string(),
+                quoted: false,
+            },
+        }
+    }
+
+    fn from_yaml(v: serde_yaml::Value) -> Node {
+        use serde_yaml::Value as Y;
+        match v {
+            Y::Null => Node::Null,
+            Y::String(s) => Node::Scalar {
+                text: s,
+                quoted: true,
+            },
+            Y::Bool(b) => Node::Scalar {
+                text: b.to_string(),
+                quoted: false,
+            },
+            Y::Number(n) => Node::Scalar {
+                text: n.to_string(),
+                quoted: false,
+            },
+            Y::Sequence(items) => Node::List(items.into_iter().map(Node::from_yaml).collect()),
+            Y::Mapping(m) => Node::Map(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let key = match k {
+                            Y::String(s) => s,
+                            other => serde_yaml::to_string(&other)
+                                .unwrap_or_default()
+                                .trim()
+                                .to_string(),
+                        };
+                        (key, Node::from_yaml(v))
+                    })
+                    .collect(),
+            ),
+            Y::Tagged(t) => Node::from_yaml(t.value),
+        }
+    }
+
+    fn is_map(&self) -> bool {
+        matches!(self, Node::Map(_))
+    }
+
+    fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Map(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Compact JSON text of a nested value.
+    fn json(&self) -> String {
+        match self {
+            Node::Null => "null".into(),
+            Node::Scalar { text, quoted: true } => Value::String(text.clone()).to_string(),
+            Node::Scalar { text, .. } => text.clone(),
+            Node::List(items) => format!(
+                "[{}]",
+                items.iter().map(Node::json).collect::<Vec<_>>().join(",")
+            ),
+            Node::Map(m) => format!(
+                "{{{}}}",
+                m.iter()
+                    .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), v.json()))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+}
+
 /// A list of objects becomes columns; an object becomes key/value rows; anything else a line.
-fn table(value: &Value) -> String {
+fn table(value: &Node) -> String {
     match value {
-        Value::Array(rows) if rows.iter().all(Value::is_object) && !rows.is_empty() => {
+        Node::List(rows) if rows.iter().all(Node::is_map) && !rows.is_empty() => {
             let mut columns: Vec<&str> = Vec::new();
             for row in rows {
-                for key in row.as_object().into_iter().flat_map(|o| o.keys()) {
-                    if !columns.contains(&key.as_str()) {
-                        columns.push(key);
+                if let Node::Map(m) = row {
+                    for (key, _) in m {
+                        if !columns.contains(&key.as_str()) {
+                            columns.push(key);
+                        }
                     }
                 }
             }
             let cells: Vec<Vec<String>> = rows
                 .iter()
-                .map(|row| columns.iter().map(|c| cell(row.get(*c))).collect())
+                .map(|row| columns.iter().map(|c| cell(row.get(c))).collect())
                 .collect();
             let header: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
             grid(&header, &cells)
         }
-        Value::Object(map) => {
+        Node::Map(map) => {
             let cells: Vec<Vec<String>> = map
                 .iter()
                 .map(|(k, v)| vec![k.clone(), cell(Some(v))])
                 .collect();
             grid(&["FIELD".to_string(), "VALUE".to_string()], &cells)
         }
-        Value::Array(rows) if rows.is_empty() => "(none)\n".to_string(),
+        Node::List(rows) if rows.is_empty() => "(none)\n".to_string(),
         other => format!("{}\n", cell(Some(other))),
     }
 }
 
-fn cell(value: Option<&Value>) -> String {
+fn cell(value: Option<&Node>) -> String {
     match value {
-        None | Some(Value::Null) => "-".to_string(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) if items.iter().all(|i| !i.is_object() && !i.is_array()) => items
-            .iter()
-            .map(|i| cell(Some(i)))
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(other) => other.to_string(),
+        None | Some(Node::Null) => "-".to_string(),
+        Some(Node::Scalar { text, .. }) => text.clone(),
+        Some(Node::List(items))
+            if items
+                .iter()
+                .all(|i| matches!(i, Node::Scalar { .. } | Node::Null)) =>
+        {
+            items
+                .iter()
+                .map(|i| cell(Some(i)))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+        Some(other) => other.json(),
     }
 }
 
@@ -139,7 +248,7 @@ mod tests {
     fn list_of_objects_renders_as_aligned_columns() {
         let v = json!([{"id": "A1", "status": "active"}, {"id": "B22", "status": "revoked", "reason": "lost"}]);
         assert_eq!(
-            table(&v),
+            table(&Node::from_json(&v)),
             "ID   STATUS   REASON\nA1   active   -\nB22  revoked  lost\n"
         );
     }
@@ -147,11 +256,40 @@ mod tests {
     #[test]
     fn object_renders_as_field_rows_and_json_is_compact_off_terminal() {
         let v = json!({"fields": ["name", "sex"], "uses": 1});
-        assert_eq!(table(&v), "FIELD   VALUE\nfields  name,sex\nuses    1\n");
+        assert_eq!(
+            table(&Node::from_json(&v)),
+            "FIELD   VALUE\nfields  name,sex\nuses    1\n"
+        );
         assert_eq!(
             render(Format::Json, &v, false).unwrap(),
             "{\"fields\":[\"name\",\"sex\"],\"uses\":1}\n"
         );
         assert!(render(Format::Yaml, &v, false).unwrap().contains("uses: 1"));
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Row {
+        zeta: u32,
+        alpha: &'static str,
+        nested: std::collections::BTreeMap<&'static str, u32>,
+    }
+
+    #[test]
+    fn tables_keep_the_declared_field_order_and_show_nested_values_as_json() {
+        let rows = vec![Row {
+            zeta: 1,
+            alpha: "x",
+            nested: [("k", 2)].into(),
+        }];
+        let node = Node::from_yaml(serde_yaml::to_value(&rows).unwrap());
+        assert_eq!(
+            table(&node),
+            "ZETA  ALPHA  NESTED\n1     x      {\"k\":2}\n"
+        );
     }
 }

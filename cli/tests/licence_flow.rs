@@ -477,6 +477,52 @@ fn licence_lifecycle_holder_grants_window_verify_and_audit_through_the_binary() 
     });
     assert_exit(&out, 3);
 
+    // The organisation's CA from its connection profile: the registrar enrolls, registers a
+    // holder with a role attribute, and the holder enrolls with the secret from a file.
+    let profile = dir.join("profiles/ServiceCentre.json");
+    let ca = |args: &[&str]| {
+        let mut c = elicense();
+        c.args(["-o", "json", "--profile"]).arg(&profile).args(args);
+        c.env("CA_BOOTSTRAP", "adminpw").output().unwrap()
+    };
+    let registrar = net.path("registrar");
+    let reg = registrar.display().to_string();
+    ok_json(ca(&[
+        "ca",
+        "enroll",
+        "--id",
+        "admin",
+        "--secret",
+        "env:CA_BOOTSTRAP",
+        "--msp-dir",
+        &reg,
+    ]));
+    let secret_file = net.path("citizen.secret").display().to_string();
+    ok_json(ca(&[
+        "--identity",
+        &reg,
+        "ca",
+        "register",
+        "--id",
+        "citizen-7",
+        "--attr",
+        "elicense.role=holder:ecert",
+        "--secret-out",
+        &secret_file,
+    ]));
+    let citizen = net.path("citizen").display().to_string();
+    let enrolled = ok_json(ca(&[
+        "ca",
+        "enroll",
+        "--id",
+        "citizen-7",
+        "--secret",
+        &format!("file:{secret_file}"),
+        "--msp-dir",
+        &citizen,
+    ]));
+    assert_eq!(enrolled["attributes"]["elicense.role"], "holder");
+
     // Down, then status says nothing runs (3).
     let down = ok_json(run({
         let mut c = elicense();
