@@ -202,3 +202,121 @@ fn block_pvt_hashes(block: &Block) -> Vec<(String, CollHashes)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fabric_protos::common::{ChannelHeader, Envelope, Header, HeaderType, Payload};
+    use fabric_protos::protos::{
+        ChaincodeAction, ChaincodeActionPayload, ChaincodeEndorsedAction, ChaincodeInvocationSpec,
+        ChaincodeProposalPayload, ProposalResponsePayload, Transaction, TransactionAction,
+    };
+    use fabric_protos::rwset::{
+        CollectionHashedReadWriteSet, CollectionPvtReadWriteSet, NsReadWriteSet, TxReadWriteSet,
+    };
+    use prost::Message;
+
+    fn pvt(ns: &str, coll: &str, bytes: &[u8]) -> TxPvtReadWriteSet {
+        TxPvtReadWriteSet {
+            data_model: 0,
+            ns_pvt_rwset: vec![NsPvtReadWriteSet {
+                namespace: ns.into(),
+                collection_pvt_rwset: vec![CollectionPvtReadWriteSet {
+                    collection_name: coll.into(),
+                    rwset: bytes.to_vec(),
+                }],
+            }],
+        }
+    }
+
+    /// A block with one endorser transaction whose hashed rwset names `coll` with the hash of
+    /// `bytes`.
+    fn block(txid: &str, ns: &str, coll: &str, bytes: &[u8]) -> Block {
+        let rw = TxReadWriteSet {
+            data_model: 0,
+            ns_rwset: vec![NsReadWriteSet {
+                namespace: ns.into(),
+                rwset: Vec::new(),
+                collection_hashed_rwset: vec![CollectionHashedReadWriteSet {
+                    collection_name: coll.into(),
+                    hashed_rwset: Vec::new(),
+                    pvt_rwset_hash: Sha256::digest(bytes).to_vec(),
+                }],
+            }],
+        };
+        let prp = ProposalResponsePayload {
+            proposal_hash: vec![1],
+            extension: ChaincodeAction {
+                results: rw.encode_to_vec(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        };
+        let cap = ChaincodeActionPayload {
+            chaincode_proposal_payload: ChaincodeProposalPayload {
+                input: ChaincodeInvocationSpec::default().encode_to_vec(),
+                transient_map: Default::default(),
+            }
+            .encode_to_vec(),
+            action: Some(ChaincodeEndorsedAction {
+                proposal_response_payload: prp.encode_to_vec(),
+                endorsements: Vec::new(),
+            }),
+        };
+        let payload = Payload {
+            header: Some(Header {
+                channel_header: ChannelHeader {
+                    r#type: HeaderType::EndorserTransaction as i32,
+                    tx_id: txid.into(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+                signature_header: Vec::new(),
+            }),
+            data: Transaction {
+                actions: vec![TransactionAction {
+                    header: Vec::new(),
+                    payload: cap.encode_to_vec(),
+                }],
+            }
+            .encode_to_vec(),
+        };
+        let env = Envelope {
+            payload: payload.encode_to_vec(),
+            signature: Vec::new(),
+        };
+        crate::ledger::block::new_block(5, Vec::new(), vec![env.encode_to_vec()])
+    }
+
+    #[test]
+    fn the_candidate_matching_the_hash_on_chain_is_handed_over() {
+        let store = TransientStore::new();
+        store.persist("ch", "tx1", 3, pvt("cc", "c1", b"forged"));
+        store.persist("ch", "tx1", 3, pvt("cc", "c1", b"genuine"));
+        store.persist("ch", "tx1", 3, pvt("cc", "c1", b"genuine"));
+        let got = store.for_block("ch", &block("tx1", "cc", "c1", b"genuine"));
+        let c = &got["tx1"].ns_pvt_rwset[0].collection_pvt_rwset[0];
+        assert_eq!(c.rwset, b"genuine");
+        // Another channel's store is separate.
+        assert!(store
+            .for_block("other", &block("tx1", "cc", "c1", b"genuine"))
+            .is_empty());
+    }
+
+    #[test]
+    fn entries_go_once_every_joined_peer_committed_or_after_the_retention() {
+        let store = TransientStore::new();
+        store.register_peer("ch", "p1");
+        store.register_peer("ch", "p2");
+        store.persist("ch", "tx1", 3, pvt("cc", "c1", b"v"));
+        store.persist("ch", "orphan", 3, pvt("cc", "c1", b"w"));
+        store.committed("ch", "p1", 5, &["tx1".to_string()]);
+        assert_eq!(store.len("ch"), 2);
+        store.committed("ch", "p2", 5, &["tx1".to_string()]);
+        assert_eq!(store.len("ch"), 1);
+        store.committed("ch", "p1", 3 + MAX_BLOCK_RETENTION - 1, &[]);
+        assert_eq!(store.len("ch"), 1);
+        store.committed("ch", "p1", 3 + MAX_BLOCK_RETENTION, &[]);
+        assert!(store.is_empty("ch"));
+    }
+}
