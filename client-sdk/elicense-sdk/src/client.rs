@@ -44,12 +44,22 @@ pub struct Committed<T> {
 }
 
 /// A licence to issue: its public part and every field's value (salts are added by the SDK).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` names the fields but never prints their values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewLicence {
     /// Identifier, type, holder key and validity.
     pub request: IssueRequest,
     /// Field values by field name (UTF-8, exactly as the holder will present them).
     pub values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for NewLicence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewLicence")
+            .field("request", &self.request)
+            .field("fields", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// A licence issued: the record as committed and the holder's credential.
@@ -797,5 +807,25 @@ mod tests {
         assert_ne!(a.fields["name"].salt, a.fields["sex"].salt);
         assert_eq!(a.fields["sex"].salt.as_bytes().len(), 32);
         assert!(a.commitments()["name"].opens(&a.fields["name"].salt, "name", "张三"));
+    }
+
+    #[test]
+    fn debug_output_never_carries_values() {
+        let licence = NewLicence {
+            request: IssueRequest {
+                licence_id: LicenceId::build("IDC", "PSB", "1").unwrap(),
+                licence_type: "ID_CARD".into(),
+                holder_key: String::new(),
+                not_before: 0,
+                not_after: 1,
+            },
+            values: [("name".to_owned(), "张三".to_owned())]
+                .into_iter()
+                .collect(),
+        };
+        let text = format!("{licence:?}");
+        assert!(text.contains("name") && !text.contains("张三"), "{text}");
+        let private = salt_values(&licence.values);
+        assert!(!format!("{private:?}").contains("张三"));
     }
 }
