@@ -208,3 +208,87 @@ pub fn string_field(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct Mem(BTreeMap<String, Vec<u8>>, Vec<String>);
+
+    impl State for Mem {
+        fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), String> {
+            self.1.push(key.to_string());
+            self.0.insert(key.into(), value);
+            Ok(())
+        }
+        fn del(&mut self, key: &str) -> Result<(), String> {
+            self.1.push(format!("-{key}"));
+            self.0.remove(key);
+            Ok(())
+        }
+    }
+
+    impl OpaqueState for Mem {
+        fn get_hash(&mut self, key: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.get(key).map(|v| sha256(v)))
+        }
+    }
+
+    fn s(seq: i64, v: &[u8]) -> Structure {
+        Structure {
+            type_name: "ChaincodeDefinition",
+            fields: vec![
+                ("Sequence", Field::Int(seq)),
+                ("Collections", Field::Bytes(v.to_vec())),
+            ],
+        }
+    }
+
+    #[test]
+    fn values_are_encoded_as_go_proto_marshals_state_data() {
+        // A set oneof is always encoded, zero values included.
+        assert_eq!(state_data(&Field::Int(0)), [0x08, 0x00]);
+        assert_eq!(state_data(&Field::Bytes(vec![])), [0x12, 0x00]);
+        assert_eq!(state_data(&Field::Str("p".into())), [0x1a, 0x01, b'p']);
+        assert_eq!(
+            field_key("namespaces", "cc#1", "Sequence"),
+            "namespaces/fields/cc#1/Sequence"
+        );
+        assert_eq!(metadata_key("namespaces", "cc"), "namespaces/metadata/cc");
+    }
+
+    #[test]
+    fn only_changed_keys_are_written_and_hashes_recognise_the_structure() {
+        let mut m = Mem::default();
+        serialize("namespaces", "cc", &s(1, b"a"), &mut m).unwrap();
+        assert_eq!(m.1.len(), 3, "{:?}", m.1);
+        m.1.clear();
+        serialize("namespaces", "cc", &s(2, b"a"), &mut m).unwrap();
+        assert_eq!(m.1, vec!["namespaces/fields/cc/Sequence".to_string()]);
+        assert_eq!(
+            int_field("namespaces", "cc", "Sequence", &mut m).unwrap(),
+            2
+        );
+        assert!(is_serialized("namespaces", "cc", &s(2, b"a"), &mut m).unwrap());
+        assert!(!is_serialized("namespaces", "cc", &s(2, b"b"), &mut m).unwrap());
+        // A struct with fewer fields deletes the stale one and rewrites the metadata.
+        m.1.clear();
+        let smaller = Structure {
+            type_name: "ChaincodeDefinition",
+            fields: vec![("Sequence", Field::Int(2))],
+        };
+        serialize("namespaces", "cc", &smaller, &mut m).unwrap();
+        assert_eq!(
+            m.1,
+            vec![
+                "namespaces/metadata/cc".to_string(),
+                "-namespaces/fields/cc/Collections".to_string()
+            ]
+        );
+    }
+}
