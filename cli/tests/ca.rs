@@ -262,6 +262,45 @@ fn ca_enroll_register_reenroll_revoke_against_real_fabric_ca() {
         .unwrap();
     assert_exit(&out, 4);
 
+    // A wallet instead of an MSP directory: enroll into it by label, then act as that label.
+    let wallet = p("wallet");
+    let w = ok_json(
+        ca.cmd(&[
+            "ca",
+            "enroll",
+            "--id",
+            "admin",
+            "--secret",
+            "env:CA_ADMIN_SECRET",
+            "--wallet-label",
+            "ca-admin",
+        ])
+        .args(["--wallet", &wallet, "--msp-id", "Org1MSP"])
+        .env("CA_ADMIN_SECRET", "adminpw")
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(w["wallet_label"], "ca-admin");
+    assert_eq!(w["msp_id"], "Org1MSP");
+    assert!(tmp.path().join("wallet/ca-admin.id").is_file());
+    let reg = ok_json(
+        ca.cmd(&["ca", "register", "--id", "clerk2"])
+            .args(["--wallet", &wallet, "--identity", "ca-admin"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        reg["secret"].as_str().map(str::len).unwrap_or(0) > 0,
+        true,
+        "a generated secret is printed without --secret-out"
+    );
+    let out = ca
+        .cmd(&["ca", "register", "--id", "clerk3"])
+        .args(["--wallet", &wallet, "--identity", "no-such-label"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 3);
+
     // An unreachable CA is a network failure: exit 7.
     let dead = format!("https://127.0.0.1:{}", free_port());
     let out = elicense()

@@ -769,3 +769,46 @@ pub async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collections_config_json_becomes_fabrics_collection_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("collections.json");
+        std::fs::write(
+            &path,
+            r#"[{"name":"pdc1","policy":"OR('Org1MSP.member','Org2MSP.member')","requiredPeerCount":1,
+                "maxPeerCount":2,"blockToLive":100,"memberOnlyRead":true,
+                "endorsementPolicy":{"signaturePolicy":"AND('Org1MSP.peer')"}}]"#,
+        )
+        .unwrap();
+        let pkg = collections_package(&path).unwrap();
+        let Some(collection_config::Payload::StaticCollectionConfig(c)) = &pkg.config[0].payload
+        else {
+            panic!("a static collection");
+        };
+        assert_eq!(
+            (c.name.as_str(), c.required_peer_count, c.maximum_peer_count),
+            ("pdc1", 1, 2)
+        );
+        assert_eq!(
+            (c.block_to_live, c.member_only_read, c.member_only_write),
+            (100, true, false)
+        );
+        let expected =
+            fabric_common::policy::parse_policy("OR('Org1MSP.member','Org2MSP.member')").unwrap();
+        assert_eq!(
+            c.member_orgs_policy.as_ref().unwrap().payload,
+            Some(collection_policy_config::Payload::SignaturePolicy(expected))
+        );
+        assert!(matches!(
+            c.endorsement_policy.as_ref().unwrap().r#type,
+            Some(application_policy::Type::SignaturePolicy(_))
+        ));
+        std::fs::write(&path, r#"[{"name":"x","policy":"NOT A POLICY"}]"#).unwrap();
+        assert_eq!(collections_package(&path).unwrap_err().class, Class::Usage);
+    }
+}
