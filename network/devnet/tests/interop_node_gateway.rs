@@ -196,5 +196,15 @@ async fn fabric_gateway_node_client_evaluates_submits_and_reads_events_with_a_ch
         .expect("ordered and recorded");
     assert_eq!(loc.code, TxValidationCode::EndorsementPolicyFailure as i32);
     assert_eq!(out["afterCommitError"], "blue");
+    assert_eq!(
+        out["invalidEvent"]["code"],
+        TxValidationCode::EndorsementPolicyFailure as i32
+    );
+    let next = &out["afterInvalid"][0];
+    assert_eq!(
+        next["transactionId"], out["validEvent"]["transactionId"],
+        "{next}"
+    );
+    assert_eq!(next["payload"], "licence-4");
     devnet.down().await;
 }

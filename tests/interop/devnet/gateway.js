@@ -133,6 +133,16 @@ run(async (input) => {
             out.commitError = { name: err.name, code: err.code, transactionId: err.transactionId, message: err.message };
         }
         out.afterCommitError = utf8(await contract2.evaluateTransaction('get', 'colour'));
+
+        // Only valid transactions' events are delivered: an event from a transaction that fails
+        // validation is skipped, the next valid one arrives.
+        const invalid = await contract2.submitAsync('event', { arguments: ['issued', 'never'], endorsingOrganizations: [input.mspId] });
+        const invalidStatus = await invalid.getStatus();
+        const valid = await contract2.submitAsync('event', { arguments: ['issued', 'licence-4'] });
+        await valid.getStatus();
+        out.invalidEvent = { transactionId: invalid.getTransactionId(), code: invalidStatus.code, blockNumber: invalidStatus.blockNumber };
+        out.validEvent = { transactionId: valid.getTransactionId() };
+        out.afterInvalid = await readEvents(resumed, input.chaincode, checkpointers.inMemory(), 1, BigInt(invalidStatus.blockNumber));
     } finally {
         conn.gateway.close();
         conn.client.close();
