@@ -289,9 +289,8 @@ fn ca_enroll_register_reenroll_revoke_against_real_fabric_ca() {
             .output()
             .unwrap(),
     );
-    assert_eq!(
-        reg["secret"].as_str().map(str::len).unwrap_or(0) > 0,
-        true,
+    assert!(
+        reg["secret"].as_str().is_some_and(|s| !s.is_empty()),
         "a generated secret is printed without --secret-out"
     );
     let out = ca
