@@ -38,11 +38,14 @@ async fn a_fabric_contract_api_chaincode_runs_on_the_devnet_through_its_gateway(
             name: "licences".into(),
             address: addr.clone(),
             collections: Some(CollectionConfigPackage {
-                config: vec![peer_fixture::collection(
-                    "shared",
-                    "OR('PoliceMSP.member','ServiceMSP.member')",
-                    true,
-                )],
+                config: vec![
+                    peer_fixture::collection(
+                        "shared",
+                        "OR('PoliceMSP.member','ServiceMSP.member')",
+                        true,
+                    ),
+                    peer_fixture::collection("policeonly", "OR('PoliceMSP.member')", true),
+                ],
             }),
             tls_root_cert: Some(ca_pem),
             ..Default::default()
@@ -218,6 +221,21 @@ async fn a_fabric_contract_api_chaincode_runs_on_the_devnet_through_its_gateway(
             p.host
         );
     }
+
+    // A member-only-read collection refuses another organisation's client, with the peer's
+    // words reaching the contract and the client.
+    let err = from_service
+        .evaluate_transaction("getPrivate", &["policeonly", "lic-001"])
+        .await
+        .unwrap_err();
+    let status = err.grpc_status().expect("a gRPC status");
+    assert!(
+        status.message.contains(
+            "tx creator does not have read access permission on privatedata in chaincodeName:licences collectionName: policeonly"
+        ),
+        "{}",
+        status.message
+    );
 
     // Events: one `LicencePut` per put, in commit order, from the start of the chain.
     let mut events = licences
