@@ -85,6 +85,13 @@ pub fn check_policy(
     })
 }
 
+/// The ledger's height as last published after a durable commit. Unlike [`Ledger::height`] it
+/// never waits for a commit in progress (which holds the ledger's tip while it syncs to disk), so
+/// request handlers on the async runtime are not stalled by commits.
+pub fn current_height(ledger: &Ledger) -> u64 {
+    *ledger.watch_height().borrow()
+}
+
 fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -213,7 +220,7 @@ where
         return Some(Status::BadRequest);
     };
     let ledger = &src.ledger;
-    let height = ledger.height();
+    let height = current_height(ledger);
     let mut number = match &start.r#type {
         Some(seek_position::Type::Oldest(_)) => 0,
         Some(seek_position::Type::Newest(_)) => height.saturating_sub(1),
@@ -232,7 +239,7 @@ where
             if start == stop {
                 number
             } else {
-                ledger.height().saturating_sub(1)
+                current_height(ledger).saturating_sub(1)
             }
         }
         Some(seek_position::Type::Specified(s)) => {
@@ -248,7 +255,7 @@ where
     let headers_only = seek.content_type == seek_info::SeekContentType::HeaderWithSig as i32;
     let mut watch = ledger.watch_height();
     loop {
-        if fail_if_not_ready && number + 1 > ledger.height() {
+        if fail_if_not_ready && number + 1 > current_height(ledger) {
             return Some(Status::NotFound);
         }
         // Wait until block `number` is committed.

@@ -349,6 +349,9 @@ fn tls_server(dir: &Path, roots: &str) -> Result<tonic::transport::ServerTlsConf
         .client_auth_optional(true))
 }
 
+/// Concurrent HTTP/2 streams per client connection on the devnet's gRPC servers.
+const MAX_CONCURRENT_STREAMS: u32 = 100_000;
+
 fn spawn_server(listener: TcpListener, router: tonic::transport::server::Router) -> ServerHandle {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -533,6 +536,10 @@ impl Devnet {
                 .tls_config(tls)
                 .map_err(|e| DevnetError::Corrupt("peer TLS".into(), e.to_string()))?
                 .tcp_nodelay(true)
+                // Commit-status waits hold a stream each until their block commits; hyper's
+                // default of 200 streams per connection would queue new requests behind them
+                // (grpc-go, which Fabric peers use, sets no such limit).
+                .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
                 .add_service(p.node.endorser_service())
                 .add_service(
                     PeerDeliverService::new(lookup)
@@ -545,6 +552,7 @@ impl Devnet {
         let router = tonic::transport::Server::builder()
             .tls_config(tls_server(&onode.join("tls"), &roots)?)
             .map_err(|e| DevnetError::Corrupt("orderer TLS".into(), e.to_string()))?
+            .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
             .add_service(orderer.service());
         servers.push(spawn_server(orderer_listener, router));
 

@@ -362,7 +362,7 @@ impl GatewayService {
             let e = Endorser {
                 msp_id: p.msp_id(),
                 address: p.address(),
-                height: view.ledger.height(),
+                height: crate::deliver::current_height(&view.ledger),
                 peer: p.clone(),
             };
             by_org.entry(e.msp_id.clone()).or_default().push(e);
@@ -1074,7 +1074,9 @@ impl Gateway for GatewayService {
         let start = match start {
             Some(s) => s,
             None => match req.start_position.as_ref().and_then(|p| p.r#type.as_ref()) {
-                None | Some(seek_position::Type::NextCommit(_)) => ledger.height(),
+                None | Some(seek_position::Type::NextCommit(_)) => {
+                    crate::deliver::current_height(&ledger)
+                }
                 Some(seek_position::Type::Specified(s)) => s.number,
                 Some(other) => {
                     let name = match other {

@@ -5,10 +5,12 @@
 //! One [`Chain`] per channel runs on its own thread: it owns the channel's [`BlockCutter`], cuts
 //! batches by size or by the batch timeout, assembles each block (number, previous hash, data
 //! hash), fills `LAST_CONFIG` and the `SIGNATURES` metadata signed by the orderer identity, writes
-//! it durably to the orderer's block store (a [`Ledger`] per channel), then hands it, in order, to
-//! every registered [`BlockSink`] (the joined peers' channels). A sink that is behind (a restart
-//! after a crash between the orderer's write and a peer's commit) is first caught up from the
-//! block store, so every peer sees every block exactly once and in order.
+//! it durably to the orderer's block store (a [`Ledger`] per channel), then hands it to every
+//! registered [`BlockSink`] (the joined peers' channels). Each sink has its own delivery thread
+//! that commits blocks in order, so peers commit in parallel and the orderer cuts the next block
+//! meanwhile. A sink that is behind (a restart after a crash between the orderer's write and a
+//! peer's commit, or a failed commit) is first caught up from the block store, so every peer sees
+//! every block exactly once and in order.
 
 pub mod blockcutter;
 mod broadcast;
@@ -302,23 +304,47 @@ fn catch_up(sink: &Arc<dyn BlockSink>, ledger: &Ledger) -> Result<(), String> {
     Ok(())
 }
 
+/// A sink's delivery thread: it commits the blocks handed to it in order, so peers commit in
+/// parallel with each other and with the orderer cutting the next block, as Fabric's peers pull
+/// blocks independently of the orderer.
+struct SinkWorker {
+    tx: std_mpsc::Sender<Block>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SinkWorker {
+    fn start(channel: &str, sink: Arc<dyn BlockSink>, ledger: Ledger) -> std::io::Result<Self> {
+        let (tx, rx) = std_mpsc::channel::<Block>();
+        let name = channel.to_string();
+        let thread = std::thread::Builder::new()
+            .name(format!("deliver-{channel}"))
+            .spawn(move || {
+                for block in rx {
+                    if let Err(e) = deliver_to(&sink, &ledger, &block) {
+                        tracing::error!("[channel: {name}] delivering block to a peer: {e}");
+                    }
+                }
+            })?;
+        Ok(SinkWorker { tx, thread })
+    }
+}
+
 fn run_chain(
     channel: String,
     rx: std_mpsc::Receiver<ChainMsg>,
     mut cutter: BlockCutter,
     writer: BlockWriter,
 ) {
-    let mut sinks: Vec<Arc<dyn BlockSink>> = Vec::new();
-    let emit = |batch: Vec<Envelope>, sinks: &Vec<Arc<dyn BlockSink>>| {
+    let mut sinks: Vec<SinkWorker> = Vec::new();
+    let emit = |batch: Vec<Envelope>, sinks: &Vec<SinkWorker>| {
         if batch.is_empty() {
             return;
         }
         match writer.write(batch) {
             Ok(block) => {
                 for s in sinks {
-                    if let Err(e) = deliver_to(s, &writer.ledger, &block) {
-                        tracing::error!("[channel: {channel}] delivering block to a peer: {e}");
-                    }
+                    // A worker whose thread ended is caught up when the next block reaches it.
+                    let _ = s.tx.send(block.clone());
                 }
             }
             Err(e) => tracing::error!("[channel: {channel}] writing block: {e}"),
@@ -350,14 +376,20 @@ fn run_chain(
                 }
             }
             ChainMsg::AddSink(sink, ack) => {
-                let r = catch_up(&sink, &writer.ledger);
-                if r.is_ok() {
-                    sinks.push(sink);
-                }
+                let r = catch_up(&sink, &writer.ledger).and_then(|()| {
+                    SinkWorker::start(&channel, sink, writer.ledger.clone())
+                        .map_err(|e| e.to_string())
+                });
+                let r = r.map(|w| sinks.push(w));
                 let _ = ack.send(r);
             }
             ChainMsg::Halt => {
                 emit(cutter.cut(), &sinks);
+                // Every cut block reaches every peer before the chain reports halted.
+                for s in sinks {
+                    drop(s.tx);
+                    let _ = s.thread.join();
+                }
                 return;
             }
         }
