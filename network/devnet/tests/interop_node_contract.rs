@@ -51,23 +51,26 @@ async fn a_fabric_contract_api_chaincode_runs_on_the_devnet_through_its_gateway(
             ..Default::default()
         })
         .unwrap();
-    let _node = Killed(
-        Command::new("node")
-            .arg("devnet/contract-server.js")
-            .arg("--chaincode-address")
-            .arg(&addr)
-            .arg("--chaincode-id")
-            .arg(&deployed.package_id)
-            .arg("--chaincode-tls-cert-file")
-            .arg(&cert)
-            .arg("--chaincode-tls-key-file")
-            .arg(&key)
-            .current_dir(interop_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the Node chaincode server"),
-    );
+    let start_server = || {
+        Killed(
+            Command::new("node")
+                .arg("devnet/contract-server.js")
+                .arg("--chaincode-address")
+                .arg(&addr)
+                .arg("--chaincode-id")
+                .arg(&deployed.package_id)
+                .arg("--chaincode-tls-cert-file")
+                .arg(&cert)
+                .arg("--chaincode-tls-key-file")
+                .arg(&key)
+                .current_dir(interop_dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting the Node chaincode server"),
+        )
+    };
+    let mut node = start_server();
     let summary = devnet.summary();
     let police = gateway(&summary, "Police", "issuer1");
     let service = gateway(&summary, "Service", "clerk1");
@@ -237,6 +240,30 @@ async fn a_fabric_contract_api_chaincode_runs_on_the_devnet_through_its_gateway(
         status.message
     );
 
+    // The chaincode server restarts: the peers dial it again on the next call.
+    drop(node);
+    node = start_server();
+    let mut again = None;
+    for _ in 0..50 {
+        match from_service.evaluate_transaction("get", &["lic-002"]).await {
+            Ok(v) => {
+                again = Some(v);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert_eq!(again.expect("the restarted chaincode answers"), b"bob");
+    licences
+        .submit_transaction("del", &["lic-002"])
+        .await
+        .unwrap();
+    settle(&devnet, CH).await;
+    for p in devnet.peers() {
+        let ledger = p.node.channel(CH).unwrap().ledger().clone();
+        assert!(ledger.get_state("licences", "lic-002").unwrap().is_none());
+    }
+
     // Events: one `LicencePut` per put, in commit order, from the start of the chain.
     let mut events = licences
         .network()
@@ -262,4 +289,5 @@ async fn a_fabric_contract_api_chaincode_runs_on_the_devnet_through_its_gateway(
     assert_eq!(seen, expect);
     drop(events);
     devnet.down().await;
+    drop(node);
 }
