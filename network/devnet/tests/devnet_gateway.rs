@@ -647,3 +647,11 @@ async fn plans_follow_key_level_policies_and_reads_are_access_checked() {
     devnet.down().await;
     cc.shutdown().await.unwrap();
 }
+
+/// The CLI and SDK hold a devnet across tasks.
+#[test]
+fn devnet_handles_move_across_tasks() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Devnet>();
+    send_sync::<DevnetSummary>();
+}
