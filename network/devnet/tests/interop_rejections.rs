@@ -15,6 +15,7 @@ use fabric_common::crypto::Signer;
 use fabric_common::identity::SigningIdentity;
 use fabric_common::tx::{create_chaincode_proposal, create_signed_tx, ChaincodeInvocation};
 use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig};
+use fabric_devnet::material::x509::{CertSpec, CertUsage, Name};
 use fabric_protos::common::{BlockMetadataIndex, ChannelHeader, Envelope, Header, Status};
 use fabric_protos::gateway::gateway_client::GatewayClient;
 use fabric_protos::gateway::{CommitStatusRequest, SignedCommitStatusRequest};
@@ -405,6 +406,51 @@ async fn rejected_transactions_get_the_validation_codes_of_a_real_peer() {
     });
     net.settle().await;
     assert!(net.codes_in_blocks(&t).is_empty(), "never ordered");
+
+    // 3b. An expired creator certificate (issued by the organisation's own CA): the orderer
+    //     refuses it at Broadcast, before any policy.
+    let org = net.devnet.crypto().org("Service").unwrap().clone();
+    let key = fabric_common::crypto::SigningKey::generate();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let cert = org
+        .ca
+        .issue(&CertSpec {
+            subject: Name {
+                organizational_unit: vec!["client".into()],
+                common_name: "expired1".into(),
+                ..Default::default()
+            },
+            public_key_spki: key.public_key().to_spki_der(),
+            usage: CertUsage::Enrollment,
+            hosts: Vec::new(),
+            attributes: None,
+            not_before: now - time::Duration::days(2),
+            not_after: now - time::Duration::days(1),
+        })
+        .unwrap();
+    let expired = SigningIdentity::new(
+        fabric_common::identity::Identity::new("ServiceMSP", cert.pem.as_bytes()).unwrap(),
+        std::sync::Arc::new(key),
+    );
+    let inv = ChaincodeInvocation::new(CH, "kv", "put", &["expired", "x"]);
+    let up = create_chaincode_proposal(&inv, expired.serialized());
+    // Any endorsement will do: the orderer checks the creator first.
+    let (_, _, r) = net
+        .endorse("kv", &["put", "expired", "x"], &["Police"])
+        .await;
+    let env = create_signed_tx(&up.proposal, &expired, expired.serialized(), &r).unwrap();
+    let refused = net.broadcast(vec![env]).await;
+    assert_eq!(refused[0].1, "broadcast client identity expired");
+    table.push(Row {
+        case: "expired creator certificate",
+        expected: "Broadcast BAD_REQUEST".into(),
+        devnet: format!("Broadcast {}", refused[0].0.as_str_name()),
+        txid: None,
+    });
+    net.settle().await;
+    assert!(net.codes_in_blocks(&up.tx_id).is_empty(), "never ordered");
 
     // 4. Endorsed by the wrong organisation: `kvpolice` needs the Police peer.
     let (p, t, r) = net
