@@ -655,3 +655,95 @@ fn devnet_handles_move_across_tasks() {
     send_sync::<Devnet>();
     send_sync::<DevnetSummary>();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endorser_rejections_are_classified_by_where_the_endorser_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::up(DevnetConfig::new(Topology::default_topology(), dir.path()))
+        .await
+        .unwrap();
+    let summary = devnet.summary();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let deployed = devnet
+        .deploy_ccaas(&DeployRequest {
+            name: "kv".into(),
+            address: addr.clone(),
+            channels: vec![CH.into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let cc = peer_fixture::start_chaincode(&deployed.package_id, &addr).await;
+
+    // clerk1's certificate with clerk2's key: every endorser rejects the proposal signature.
+    let peer = summary
+        .peers
+        .iter()
+        .find(|p| p.org == "ServiceCentre")
+        .unwrap();
+    let clerk1 = fabric_client::msp::load_signing_identity(
+        &peer.msp_id,
+        &summary.msp["ServiceCentre"]["clerk1"],
+    )
+    .unwrap();
+    let clerk2 = fabric_client::msp::load_signing_identity(
+        &peer.msp_id,
+        &summary.msp["ServiceCentre"]["clerk2"],
+    )
+    .unwrap();
+    let endpoint = Endpoint::new(format!("https://{}", peer.address))
+        .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
+        .server_name(peer.host.clone());
+    let forged = Gateway::connect(
+        endpoint,
+        clerk1.identity().clone(),
+        clerk2.signer().clone(),
+        GatewayOptions::default(),
+    )
+    .unwrap();
+    let contract = forged.network(CH).contract("kv");
+
+    // The gateway's own peer answers in-process: a client error, not retried.
+    let err = contract
+        .evaluate_transaction("get", &["k"])
+        .await
+        .unwrap_err();
+    let (code, msg, details) = status_of(&err);
+    assert_eq!(code, tonic::Code::FailedPrecondition, "{msg}");
+    assert!(
+        msg.starts_with("evaluate call to endorser returned error: "),
+        "{msg}"
+    );
+    assert_eq!(details.len(), 1);
+    assert_eq!(details[0].0, peer.address);
+
+    // Another organisation's peer is reached as over gRPC: unavailable, tried, then given up.
+    let regulator = summary.peers.iter().find(|p| p.org == "Regulator").unwrap();
+    let err = contract
+        .new_proposal("get")
+        .string_args(&["k"])
+        .endorsing_organizations(["RegulatorMSP"])
+        .build()
+        .unwrap()
+        .evaluate()
+        .await
+        .unwrap_err();
+    let (code, msg, details) = status_of(&err);
+    assert_eq!(code, tonic::Code::Unavailable, "{msg}");
+    assert_eq!(
+        msg,
+        "failed to evaluate transaction, see attached details for more info"
+    );
+    assert_eq!(details.len(), 1);
+    assert_eq!(details[0].0, regulator.address);
+    assert_eq!(details[0].1, "RegulatorMSP");
+    assert!(
+        details[0].2.starts_with("rpc error: code = "),
+        "{}",
+        details[0].2
+    );
+
+    drop(contract);
+    drop(forged);
+    devnet.down().await;
+    cc.shutdown().await.unwrap();
+}

@@ -194,13 +194,33 @@ pub fn rpc_error(code: Code, message: impl Into<String>, details: &[ErrorDetail]
     RpcStatus::with_details(code, message, st.encode_to_vec().into())
 }
 
+/// A gRPC code as grpc-go prints it.
+fn go_code_name(code: Code) -> String {
+    match code {
+        Code::Cancelled => "Canceled".to_string(),
+        Code::Ok => "OK".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// How the gateway reacts to one endorser's answer (Fabric's `responseStatus`): code, message,
 /// retry on another peer.
-fn response_status(r: &Result<ProposalResponse, RpcStatus>) -> (Code, String, bool) {
+fn response_status(r: &Result<ProposalResponse, RpcStatus>, local: bool) -> (Code, String, bool) {
     match r {
-        // The in-process endorser returns an error together with a response, which Fabric
-        // classifies as a client error: no retry.
-        Err(e) => (Code::FailedPrecondition, e.message().to_string(), false),
+        // The gateway's own endorser is called in-process and returns its error together with
+        // a response: a client error, no retry.
+        Err(e) if local => (Code::FailedPrecondition, e.message().to_string(), false),
+        // Another peer is reached over gRPC, where only the error arrives: Fabric treats it as
+        // an unavailable peer and tries the next one.
+        Err(e) => (
+            Code::Unavailable,
+            format!(
+                "rpc error: code = {} desc = {}",
+                go_code_name(e.code()),
+                e.message()
+            ),
+            true,
+        ),
         Ok(pr) => {
             let resp = pr.response.clone().unwrap_or_default();
             if resp.status < 200 || resp.status >= 400 {
@@ -375,6 +395,10 @@ impl GatewayService {
             });
         }
         by_org
+    }
+
+    fn is_local(&self, e: &Endorser) -> bool {
+        e.address == self.local.address()
     }
 
     async fn call(&self, e: &Endorser, sp: &SignedProposal) -> Result<ProposalResponse, RpcStatus> {
@@ -611,7 +635,7 @@ impl GatewayService {
         let mut details = Vec::new();
         for e in endorsers {
             let r = self.call(e, sp).await;
-            let (code, msg, _) = response_status(&r);
+            let (code, msg, _) = response_status(&r, self.is_local(e));
             if code == Code::Ok {
                 if let Ok(pr) = r {
                     return (Some((e.clone(), pr)), details);
@@ -792,7 +816,7 @@ impl Gateway for GatewayService {
         let mut last_code = Code::Unavailable;
         for e in &all {
             let r = self.call(e, &sp).await;
-            let (code, msg, retry) = response_status(&r);
+            let (code, msg, retry) = response_status(&r, self.is_local(e));
             if let (Code::Ok, Ok(pr)) = (code, &r) {
                 let mut response = pr.response.clone().unwrap_or_default();
                 if let Some(result) = result_of(pr) {
