@@ -309,8 +309,12 @@ fn write_sig_alg(w: DERWriter<'_>) {
 }
 
 fn write_time(w: DERWriter<'_>, t: OffsetDateTime) {
-    // RFC 5280: UTCTime through 2049, GeneralizedTime from 2050 on.
-    if t.year() < 2050 {
+    // RFC 5280: whole seconds in UTC; UTCTime for 1950 through 2049, GeneralizedTime otherwise.
+    let t = t
+        .to_offset(::time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
+    if (1950..2050).contains(&t.year()) {
         w.write_utctime(&UTCTime::from_datetime(t));
     } else {
         w.write_generalized_time(&yasna::models::GeneralizedTime::from_datetime(t));
