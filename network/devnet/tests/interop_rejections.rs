@@ -411,9 +411,7 @@ async fn rejected_transactions_get_the_validation_codes_of_a_real_peer() {
     //     refuses it at Broadcast, before any policy.
     let org = net.devnet.crypto().org("Service").unwrap().clone();
     let key = fabric_common::crypto::SigningKey::generate();
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
     let cert = org
         .ca
         .issue(&CertSpec {
