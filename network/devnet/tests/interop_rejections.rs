@@ -487,6 +487,42 @@ async fn rejected_transactions_get_the_validation_codes_of_a_real_peer() {
         Some(&t),
     ));
 
+    // 6b. MVCC within one block: the read is stale because an earlier valid transaction of
+    //     the same block wrote the key. (Sent on one stream they share a block; should a batch
+    //     timeout fall between them, the case is tried again.)
+    let police_ledger = net
+        .devnet
+        .peer("Police")
+        .unwrap()
+        .node
+        .channel(CH)
+        .unwrap()
+        .ledger()
+        .clone();
+    let mut same_block = None;
+    for attempt in 0..3 {
+        let (p_read, t, r_read) = net.endorse("kv", &["get", "mv"], &["Police"]).await;
+        let value = format!("same-block-{attempt}");
+        let (p, t_write, r) = net
+            .endorse("kv", &["put", "mv", &value], &["Service"])
+            .await;
+        net.order(vec![net.envelope(&p, &r), net.envelope(&p_read, &r_read)])
+            .await;
+        assert_eq!(net.codes_in_blocks(&t_write), vec![Code::Valid]);
+        let block_of = |txid: &str| police_ledger.tx_location(txid).unwrap().unwrap().block;
+        if block_of(&t_write) == block_of(&t) {
+            same_block = Some(t);
+            break;
+        }
+    }
+    let t = same_block.expect("a write and a read in one block");
+    table.push(row(
+        "MVCC conflict (same block)",
+        Code::MvccReadConflict,
+        net.codes_in_blocks(&t)[0],
+        Some(&t),
+    ));
+
     // 7. Phantom read: a range query's results change (a key inserted into the range) before
     //    the transaction commits.
     let (p_range, t, r_range) = net.endorse("kv", &["range", "r0", "r9"], &["Police"]).await;
