@@ -165,16 +165,18 @@ async fn run(submitters: usize, total: usize, evaluate: bool) {
             med(&mut c)
         );
     }
-    let blocks = devnet
-        .summary()
-        .channels
-        .iter()
-        .find(|c| c.name == CH)
-        .map_or(0, |c| c.height);
-    println!(
-        "{blocks} blocks on {CH}: {:.0} transactions per block",
-        (n + 1) as f64 / blocks.saturating_sub(2).max(1) as f64
-    );
+    if !evaluate {
+        let blocks = devnet
+            .summary()
+            .channels
+            .iter()
+            .find(|c| c.name == CH)
+            .map_or(0, |c| c.height);
+        println!(
+            "{blocks} blocks on {CH}: {:.0} transactions per block",
+            (n + 1) as f64 / blocks.saturating_sub(2).max(1) as f64
+        );
+    }
     drop(gw);
     devnet.down().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), cc.shutdown()).await;
