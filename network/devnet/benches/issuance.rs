@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench -p fabric-devnet --bench issuance
-//! ISSUE_N=20000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 cargo bench -p fabric-devnet --bench issuance
+//! ISSUE_N=20000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_DIR=/big/disk \
+//!     cargo bench -p fabric-devnet --bench issuance
 //! ```
 //!
 //! Setup: the default topology (`fixtures/topology.toml`), channel `police-service`
@@ -16,8 +17,11 @@
 //!
 //! Printed per ledger size: committed tx/s, latency p50/p95/p99 (one issue call, endorsement to
 //! commit status), and CPU per transaction (this process's user+system CPU over the run divided by
-//! the committed transactions). Everything, client, gateway, three peers, orderer and chaincode,
-//! shares this machine's cores, so the CPU figure is the whole network's cost per licence.
+//! the committed transactions), CPU by thread, and how long this process's threads were runnable
+//! but waiting for a core (other processes on the machine). A ledger level whose import would not
+//! fit in the free disk space (about 40 KB of devnet data per licence) is skipped with a note.
+//! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's
+//! cores, so the CPU figure is the whole network's cost per licence.
 //!
 //! # Pre-population (how 1,000,000 licences get onto the ledger)
 //!
@@ -384,7 +388,85 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// Nanoseconds this process's live threads have spent runnable but waiting for a core
+/// (`/proc/self/task/*/schedstat`, second field): CPU starvation, e.g. by other processes.
+fn runqueue_wait_ns() -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+/// CPU ticks per thread (tid → (name, user+system ticks)) from `/proc/self/task`.
+fn thread_ticks() -> BTreeMap<u64, (String, u64)> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<u64>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some((head, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+            continue;
+        };
+        let name = head[open + 1..].to_owned();
+        let ticks = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum();
+        out.insert(tid, (name, ticks));
+    }
+    out
+}
+
+/// CPU per thread name over a window, as a share of one core, busiest first.
+fn thread_shares(
+    before: &BTreeMap<u64, (String, u64)>,
+    after: &BTreeMap<u64, (String, u64)>,
+    wall: Duration,
+) -> Vec<(String, f64)> {
+    let mut by_name: BTreeMap<String, u64> = BTreeMap::new();
+    for (tid, (name, t)) in after {
+        let t0 = before.get(tid).map_or(0, |(_, t0)| *t0);
+        *by_name.entry(name.clone()).or_default() += t.saturating_sub(t0);
+    }
+    let mut v: Vec<(String, f64)> = by_name
+        .into_iter()
+        .map(|(n, t)| (n, t as f64 * 0.01 / wall.as_secs_f64()))
+        .filter(|(_, s)| *s >= 0.01)
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
+}
+
+/// Bytes free on the file system holding `dir` (`df`), if it can be read.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=avail"])
+        .arg(dir)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()
+}
+
 struct RunFigures {
+    threads: Vec<(String, f64)>,
+    runqueue_wait: Duration,
     committed: usize,
     failed: usize,
     elapsed: Duration,
@@ -410,6 +492,8 @@ async fn issue_load(
 ) -> RunFigures {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = process_cpu();
+    let threads0 = thread_ticks();
+    let wait0 = runqueue_wait_ns();
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..submitters {
@@ -449,8 +533,12 @@ async fn issue_load(
     }
     let elapsed = started.elapsed();
     let cpu = process_cpu().saturating_sub(cpu0);
+    let threads = thread_shares(&threads0, &thread_ticks(), elapsed);
+    let runqueue_wait = Duration::from_nanos(runqueue_wait_ns().saturating_sub(wait0));
     latencies.sort();
     RunFigures {
+        threads,
+        runqueue_wait,
         committed: latencies.len(),
         failed,
         elapsed,
@@ -544,6 +632,22 @@ async fn main() {
     let mut imported = 0usize;
     for (run, level) in levels.iter().enumerate() {
         let want = level.saturating_sub(on_ledger);
+        // Each imported licence costs tens of KB across the four ledger copies: skip a level
+        // that would fill the disk rather than fail half-way (and starve everything else).
+        let per_licence = dir_bytes(dir.path()) / on_ledger.max(1) as u64;
+        let need = (per_licence.max(40_000) * want as u64) * 5 / 4;
+        if let Some(free) = free_bytes(dir.path()) {
+            if need > free {
+                println!(
+                    "{level:>12} skipped: importing {want} licences needs about {:.1} GB \
+                     ({:.0} KB of devnet data per licence), {:.1} GB free",
+                    need as f64 / 1e9,
+                    per_licence.max(40_000) as f64 / 1e3,
+                    free as f64 / 1e9
+                );
+                continue;
+            }
+        }
         let started = Instant::now();
         prepopulate(&devnet, &template, imported, imported + want, block_size);
         let prepop = started.elapsed();
@@ -579,8 +683,22 @@ async fn main() {
             cpu_per_tx,
             f.failed
         );
+        let shares: Vec<String> = f
+            .threads
+            .iter()
+            .map(|(n, s)| format!("{n} {:.0}%", s * 100.0))
+            .collect();
+        println!(
+            "{:>12} CPU by thread (% of one core over the run): {}; runnable but waiting for a \
+             core: {:.2} thread-s per s",
+            "",
+            shares.join(", "),
+            f.runqueue_wait.as_secs_f64() / f.elapsed.as_secs_f64()
+        );
         on_ledger += f.committed + submitters.min(256);
     }
-    cc.stop().await.unwrap();
+    if let Err(e) = cc.stop().await {
+        eprintln!("stopping the chaincode server: {e}");
+    }
     devnet.down().await;
 }
