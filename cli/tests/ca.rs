@@ -93,6 +93,11 @@ fn ca_enroll_register_reenroll_revoke_against_real_fabric_ca() {
         .unwrap();
     let admin = ok_json(out);
     assert_eq!(admin["enrollment_id"], "admin");
+    assert_eq!(
+        admin["msp_id"],
+        serde_json::Value::Null,
+        "no profile or --msp-id: unknown"
+    );
     assert!(
         admin["subject"].as_str().unwrap().contains("CN=admin"),
         "{admin}"

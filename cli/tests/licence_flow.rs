@@ -522,6 +522,10 @@ fn licence_lifecycle_holder_grants_window_verify_and_audit_through_the_binary() 
         &citizen,
     ]));
     assert_eq!(enrolled["attributes"]["elicense.role"], "holder");
+    assert_eq!(
+        enrolled["msp_id"], "ServiceCentreMSP",
+        "from the profile's client organisation"
+    );
 
     // Down, then status says nothing runs (3).
     let down = ok_json(run({

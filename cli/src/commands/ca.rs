@@ -255,6 +255,10 @@ fn write_enrollment(
                 CliError::new(Class::Internal, format!("writing {}: {e}", dir.display()))
             })?;
         out.msp_dir = Some(dir.display().to_string());
+        // The MSP ID the directory is used under, when the settings tell it.
+        if let Ok(profile) = connect::optional_profile(&ctx.settings) {
+            out.msp_id = connect::msp_id(&ctx.settings, profile.as_ref()).ok();
+        }
     }
     if let Some(label) = wallet_label {
         let dir = ctx.settings.wallet.as_ref().ok_or_else(|| {
