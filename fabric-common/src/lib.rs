@@ -33,6 +33,7 @@
 //! # Ok(())
 //! # }
 //! ```
+pub mod ccaas;
 pub mod crypto;
 pub mod identity;
 pub mod msp;

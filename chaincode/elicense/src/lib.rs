@@ -23,7 +23,8 @@ pub mod access;
 pub mod error;
 pub mod host;
 pub mod keys;
-pub mod package;
+/// The CCaaS install package (Fabric's format, shared with every Fabric crate).
+pub use fabric_common::ccaas as package;
 pub mod policy;
 pub mod support;
 pub mod tx;

@@ -11,7 +11,7 @@ mod fx;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use elicense_chaincode::package::{build, Connection};
+use fabric_common::ccaas::{build, Connection};
 use fabric_devnet::devnet::{Devnet, DevnetConfig, DevnetSummary};
 use fabric_devnet::topology::Topology;
 

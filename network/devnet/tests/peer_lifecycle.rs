@@ -5,7 +5,7 @@
 #[path = "peer_fixture.rs"]
 mod fx;
 
-use elicense_chaincode::package::{build, Connection};
+use fabric_common::ccaas::{build, Connection};
 use fabric_common::tx::{create_chaincode_proposal, ChaincodeInvocation};
 use fabric_devnet::peer::{PeerNode, PeerNodeConfig, TransientStore};
 use fabric_protos::lifecycle as lb;

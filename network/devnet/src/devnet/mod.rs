@@ -710,14 +710,14 @@ impl Devnet {
         }
         let version = req.version.clone().unwrap_or_else(|| "1.0".into());
         let label = format!("{}_{}", req.name, version);
-        let mut conn = elicense_chaincode::package::Connection::plaintext(&req.address);
+        let mut conn = fabric_common::ccaas::Connection::plaintext(&req.address);
         if let Some(root) = &req.tls_root_cert {
             conn.tls_required = true;
             conn.root_cert = root.clone();
         }
-        let package = elicense_chaincode::package::build(&label, &conn)
+        let package = fabric_common::ccaas::build(&label, &conn)
             .map_err(|e| DevnetError::InvalidRequest(e.to_string()))?;
-        let package_id = elicense_chaincode::package::package_id(&label, &package);
+        let package_id = fabric_common::ccaas::package_id(&label, &package);
         let mut policies = BTreeMap::new();
         for c in &channels {
             let text = policy_for(c).or_else(|| req.policy.clone());

@@ -33,7 +33,6 @@ use fabric_protos::protos::{
     application_policy, ApplicationPolicy, CollectionConfigPackage, Response,
 };
 use prost::Message;
-use sha2::{Digest, Sha256};
 
 use crate::chaincode::ConnectionInfo;
 use crate::configtx::ChannelBundle;
@@ -77,16 +76,7 @@ pub struct InstalledPackage {
     pub connection: ConnectionInfo,
 }
 
-fn is_valid_label(label: &str) -> bool {
-    let mut c = label.chars();
-    c.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && c.all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c))
-}
-
-/// Fabric's package ID: `label:hex(SHA-256(package bytes))`.
-pub fn package_id(label: &str, package: &[u8]) -> String {
-    format!("{label}:{}", hex::encode(Sha256::digest(package)))
-}
+pub use fabric_common::ccaas::{is_valid_label, package_id};
 
 fn untar_gz(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut out = BTreeMap::new();

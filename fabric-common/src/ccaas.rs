@@ -1,4 +1,4 @@
-//! The chaincode-as-a-service install package, as `peer lifecycle chaincode install` takes it.
+//! Chaincode-as-a-service (CCaaS) install packages, as `peer lifecycle chaincode install` takes them.
 //!
 //! The package is a gzipped tar of two regular files:
 //!
