@@ -544,7 +544,7 @@ impl MockStub {
         }
         if pending.private_query_performed {
             return Err(Error::Unsupported(format!(
-                "txid [{}]: Transaction has already performed queries on pvt data. Writes are not allowed",
+                "txid [{}]: unsuppored transaction. Transaction has already performed queries on pvt data. Writes are not allowed",
                 self.ctx.tx_id
             )));
         }
@@ -556,7 +556,7 @@ impl MockStub {
         let mut pending = lock(&self.pending);
         if pending.write_performed {
             return Err(Error::Unsupported(format!(
-                "txid [{}]: Queries on pvt data is supported only in a read-only transaction",
+                "txid [{}]: unsuppored transaction. Queries on pvt data is supported only in a read-only transaction",
                 self.ctx.tx_id
             )));
         }
@@ -846,7 +846,7 @@ impl ChaincodeStub for MockStub {
         _bookmark: &str,
     ) -> Result<(MockIterator<KV>, QueryResponseMetadata)> {
         Err(Error::Peer(format!(
-            "GET_QUERY_RESULT failed: transaction ID: {}: ExecuteQueryWithPagination not supported for leveldb",
+            "GET_QUERY_RESULT failed: transaction ID: {}: ExecuteQueryWithMetadata not supported for leveldb",
             self.ctx.tx_id
         )))
     }
@@ -971,7 +971,7 @@ impl ChaincodeStub for MockStub {
         require_collection(collection)?;
         self.check_private_query()?;
         Err(Error::Peer(format!(
-            "GET_QUERY_RESULT failed: transaction ID: {}: ExecuteQueryOnPrivateData not supported for leveldb",
+            "GET_QUERY_RESULT failed: transaction ID: {}: ExecuteQuery not supported for leveldb",
             self.ctx.tx_id
         )))
     }

@@ -7,7 +7,10 @@
 //! QUERY_STATE_NEXT/CLOSE, history, private data and hashes, key metadata, write batches — from an
 //! in-memory ledger with Fabric's rules (a transaction reads committed state; batches of 100
 //! results; paginated bookmarks as LevelDB's; rich queries refused as on LevelDB; private data
-//! refused in Init). [`TestPeer::invoke`] sends a TRANSACTION with a real `SignedProposal`
+//! refused in Init; private-data and paginated queries only in transactions that do not write;
+//! purges of private keys only). INVOKE_CHAINCODE reaches chaincodes registered with
+//! [`TestPeer::register_chaincode`], named as Fabric parses them (`name[:version][/channel]`).
+//! [`TestPeer::invoke`] sends a TRANSACTION with a real `SignedProposal`
 //! and, when the chaincode answers 200 and the transaction asks for it, commits its writes.
 //!
 //! ```no_run
@@ -20,7 +23,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -204,6 +207,9 @@ pub struct TxOutcome {
     pub writes: Vec<(String, Option<Vec<u8>>)>,
     /// Private writes: (collection, key, value or `None`).
     pub private_writes: Vec<(String, String, Option<Vec<u8>>)>,
+    /// Private keys purged (PURGE_PRIVATE_DATA), as (collection, key); each also appears in
+    /// `private_writes` with `None`, since a purge deletes the value as well as its history.
+    pub private_purges: Vec<(String, String)>,
     /// Metadata writes: (collection, key, metakey, value).
     pub metadata_writes: Vec<(String, String, String, Vec<u8>)>,
     /// Whether the writes were committed.
@@ -270,12 +276,32 @@ struct Simulation {
     timestamp: Timestamp,
     writes: BTreeMap<String, Option<Vec<u8>>>,
     private_writes: BTreeMap<PrivateKey, Option<Vec<u8>>>,
+    /// Keys whose last private write is a purge.
+    purges: BTreeSet<PrivateKey>,
     metadata: BTreeMap<(String, String, String), Vec<u8>>,
     iterators: HashMap<String, QueryIter>,
     done: Option<oneshot::Sender<ChaincodeMessage>>,
+    /// Fabric's transaction simulator refuses private-data queries and paginated queries once a
+    /// write was made, and writes once such a query was made: these record what happened.
+    write_performed: bool,
+    private_query_performed: bool,
+    paginated_query_performed: bool,
 }
 
 type OtherChaincode = Arc<dyn Fn(&[Vec<u8>]) -> Response + Send + Sync>;
+
+/// One chaincode-to-chaincode call the peer routed (INVOKE_CHAINCODE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChaincodeCall {
+    /// The calling transaction's ID.
+    pub tx_id: String,
+    /// The channel the called chaincode ran on: the caller's unless the name carried one.
+    pub channel_id: String,
+    /// The called chaincode's name, without version or channel.
+    pub chaincode_name: String,
+    /// The arguments, function name first.
+    pub args: Vec<Vec<u8>>,
+}
 
 struct Shared {
     config: TestPeerConfig,
@@ -283,6 +309,7 @@ struct Shared {
     sims: Mutex<HashMap<(String, String), Simulation>>,
     requests: Mutex<HashMap<i32, u64>>,
     others: Mutex<HashMap<String, OtherChaincode>>,
+    calls: Mutex<Vec<ChaincodeCall>>,
     unrouted: mpsc::UnboundedSender<ChaincodeMessage>,
     next_iter: AtomicU64,
 }
@@ -390,6 +417,7 @@ impl TestPeer {
             sims: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
             others: Mutex::new(HashMap::new()),
+            calls: Mutex::new(Vec::new()),
             unrouted: unrouted_tx,
             next_iter: AtomicU64::new(1),
         });
@@ -424,13 +452,19 @@ impl TestPeer {
         &self.registered_name
     }
 
-    /// Registers another chaincode reachable through INVOKE_CHAINCODE.
+    /// Registers another chaincode reachable through INVOKE_CHAINCODE, on every channel. Its
+    /// writes are not modelled: it answers with a response only.
     pub fn register_chaincode(
         &self,
         name: &str,
         handler: impl Fn(&[Vec<u8>]) -> Response + Send + Sync + 'static,
     ) {
         lock(&self.shared.others).insert(name.to_owned(), Arc::new(handler));
+    }
+
+    /// The chaincode-to-chaincode calls routed so far, oldest first.
+    pub fn chaincode_calls(&self) -> Vec<ChaincodeCall> {
+        lock(&self.shared.calls).clone()
     }
 
     /// Builds the transaction's signed proposal and TRANSACTION (or INIT) message.
@@ -541,9 +575,13 @@ impl TestPeer {
                     timestamp,
                     writes: BTreeMap::new(),
                     private_writes: BTreeMap::new(),
+                    purges: BTreeSet::new(),
                     metadata: BTreeMap::new(),
                     iterators: HashMap::new(),
                     done: Some(done_tx),
+                    write_performed: false,
+                    private_query_performed: false,
+                    paginated_query_performed: false,
                 },
             );
         }
@@ -568,6 +606,7 @@ impl TestPeer {
                 .into_iter()
                 .map(|((c, k), v)| (c, k, v))
                 .collect(),
+            private_purges: sim.purges.into_iter().collect(),
             metadata_writes: sim
                 .metadata
                 .into_iter()
@@ -675,6 +714,28 @@ fn reply(t: MsgType, payload: Vec<u8>, msg: &ChaincodeMessage) -> ChaincodeMessa
 }
 
 const PRIVATE_IN_INIT: &str = "private data APIs are not allowed in chaincode Init()";
+
+/// The simulator's rule for a query on private data: only in a transaction that has not written.
+fn begin_private_query(sim: &mut Simulation, tx_id: &str) -> Result<(), String> {
+    if sim.write_performed {
+        return Err(format!(
+            "txid [{tx_id}]: unsuppored transaction. Queries on pvt data is supported only in a read-only transaction"
+        ));
+    }
+    sim.private_query_performed = true;
+    Ok(())
+}
+
+/// The simulator's rule for a paginated query: only in a transaction that has not written.
+fn begin_paginated_query(sim: &mut Simulation, tx_id: &str) -> Result<(), String> {
+    if sim.write_performed {
+        return Err(format!(
+            "txid [{tx_id}]: unsuppored transaction. Paginated queries are supported only in a read-only transaction"
+        ));
+    }
+    sim.paginated_query_performed = true;
+    Ok(())
+}
 
 impl Shared {
     /// Handles one message from the chaincode; returns the answer to send, if any.
@@ -790,6 +851,7 @@ impl Shared {
                 let w = pb::PutState::decode(p).map_err(bad)?;
                 self.apply_write(
                     sim,
+                    &msg.txid,
                     pb::WriteRecord {
                         key: w.key,
                         value: w.value,
@@ -809,6 +871,7 @@ impl Shared {
                 };
                 self.apply_write(
                     sim,
+                    &msg.txid,
                     pb::WriteRecord {
                         key: w.key,
                         value: Vec::new(),
@@ -823,6 +886,7 @@ impl Shared {
                 let w = pb::PutStateMetadata::decode(p).map_err(bad)?;
                 self.apply_write(
                     sim,
+                    &msg.txid,
                     pb::WriteRecord {
                         key: w.key,
                         value: Vec::new(),
@@ -836,7 +900,7 @@ impl Shared {
             MsgType::WriteBatchState => {
                 let b = pb::WriteBatchState::decode(p).map_err(bad)?;
                 for rec in b.rec {
-                    self.apply_write(sim, rec)?;
+                    self.apply_write(sim, &msg.txid, rec)?;
                 }
                 Ok(Vec::new())
             }
@@ -852,6 +916,11 @@ impl Shared {
                 let paging = meta.filter(|m| {
                     r.collection.is_empty() && (m.page_size != 0 || !m.bookmark.is_empty())
                 });
+                if !r.collection.is_empty() {
+                    begin_private_query(sim, &msg.txid)?;
+                } else if paging.is_some() {
+                    begin_paginated_query(sim, &msg.txid)?;
+                }
                 let start = match &paging {
                     Some(m) if !m.bookmark.is_empty() => m.bookmark.clone(),
                     _ => r.start_key.clone(),
@@ -940,19 +1009,51 @@ impl Shared {
             MsgType::GetQueryResult => {
                 let q = pb::GetQueryResult::decode(p).map_err(bad)?;
                 private_check(sim, &q.collection)?;
-                Err(if q.collection.is_empty() {
-                    "ExecuteQuery not supported for leveldb".to_owned()
+                // LevelDB has no rich queries, for public state and collections alike (a
+                // collection is a namespace of the same database); the simulator's read-only
+                // rules are checked first and still count the attempt.
+                if !q.collection.is_empty() {
+                    begin_private_query(sim, &msg.txid)?;
+                    return Err("ExecuteQuery not supported for leveldb".to_owned());
+                }
+                let meta = if q.metadata.is_empty() {
+                    None
                 } else {
-                    "ExecuteQueryOnPrivateData not supported for leveldb".to_owned()
-                })
+                    Some(pb::QueryMetadata::decode(q.metadata.as_slice()).map_err(bad)?)
+                };
+                if meta.is_some_and(|m| m.page_size != 0 || !m.bookmark.is_empty()) {
+                    begin_paginated_query(sim, &msg.txid)?;
+                    Err("ExecuteQueryWithMetadata not supported for leveldb".to_owned())
+                } else {
+                    Err("ExecuteQuery not supported for leveldb".to_owned())
+                }
             }
             MsgType::InvokeChaincode => {
                 let spec = pb::ChaincodeSpec::decode(p).map_err(bad)?;
-                let name = spec.chaincode_id.map(|c| c.name).unwrap_or_default();
+                // Fabric's ParseName: "name[:version][/channel]"; no channel means the caller's.
+                let full = spec.chaincode_id.map(|c| c.name).unwrap_or_default();
+                let (name_version, channel) = full.split_once('/').unwrap_or((&full, ""));
+                let name = name_version.split(':').next().unwrap_or_default();
+                let channel = if channel.is_empty() {
+                    msg.channel_id.as_str()
+                } else {
+                    channel
+                };
+                let handler = lock(&self.others).get(name).cloned().ok_or_else(|| {
+                    format!(
+                        "execute failed: invalid invocation: [channel {channel}] failed to get chaincode container info for {name}: chaincode {name} not found"
+                    )
+                })?;
                 let args = spec.input.map(|i| i.args).unwrap_or_default();
-                let handler = lock(&self.others).get(&name).cloned();
-                let handler = handler.ok_or_else(|| format!("chaincode {name} not found"))?;
+                lock(&self.calls).push(ChaincodeCall {
+                    tx_id: msg.txid.clone(),
+                    channel_id: channel.to_owned(),
+                    chaincode_name: name.to_owned(),
+                    args: args.clone(),
+                });
                 let r = handler(&args);
+                // The caller receives the called chaincode's own final message, COMPLETED with
+                // its response whatever the status, wrapped in this RESPONSE.
                 let inner = ChaincodeMessage {
                     r#type: MsgType::Completed as i32,
                     payload: pb::Response {
@@ -962,7 +1063,7 @@ impl Shared {
                     }
                     .encode_to_vec(),
                     txid: msg.txid.clone(),
-                    channel_id: msg.channel_id.clone(),
+                    channel_id: channel.to_owned(),
                     ..Default::default()
                 };
                 Ok(inner.encode_to_vec())
@@ -1075,29 +1176,59 @@ impl Shared {
         }
     }
 
-    fn apply_write(&self, sim: &mut Simulation, rec: pb::WriteRecord) -> Result<(), String> {
+    /// Records one write as the peer's handler and transaction simulator would accept it.
+    fn apply_write(
+        &self,
+        sim: &mut Simulation,
+        tx_id: &str,
+        rec: pb::WriteRecord,
+    ) -> Result<(), String> {
+        let t = WriteType::try_from(rec.r#type).unwrap_or(WriteType::Undefined);
+        if t == WriteType::Undefined {
+            return Err("unknown operation type".to_owned());
+        }
+        // The handler refuses a purge of public state before anything else.
+        if t == WriteType::PurgePrivateData && rec.collection.is_empty() {
+            return Err("only applicable for private data".to_owned());
+        }
         if !rec.collection.is_empty() && sim.init {
             return Err(PRIVATE_IN_INIT.to_owned());
         }
-        let t = WriteType::try_from(rec.r#type).unwrap_or(WriteType::Undefined);
+        if sim.private_query_performed {
+            return Err(format!(
+                "txid [{tx_id}]: unsuppored transaction. Transaction has already performed queries on pvt data. Writes are not allowed"
+            ));
+        }
+        if sim.paginated_query_performed {
+            return Err(format!(
+                "txid [{tx_id}]: unsuppored transaction. Transaction has already performed a paginated query. Writes are not allowed"
+            ));
+        }
+        sim.write_performed = true;
         match t {
             WriteType::PutState | WriteType::DelState | WriteType::PurgePrivateData => {
                 let value = (t == WriteType::PutState).then_some(rec.value);
                 if rec.collection.is_empty() {
                     sim.writes.insert(rec.key, value);
                 } else {
-                    sim.private_writes.insert((rec.collection, rec.key), value);
+                    let k = (rec.collection, rec.key);
+                    // The last write of a key decides whether it is a purge.
+                    if t == WriteType::PurgePrivateData {
+                        sim.purges.insert(k.clone());
+                    } else {
+                        sim.purges.remove(&k);
+                    }
+                    sim.private_writes.insert(k, value);
                 }
-                Ok(())
             }
             WriteType::PutStateMetadata => {
                 let md = rec.metadata.unwrap_or_default();
                 sim.metadata
                     .insert((rec.collection, rec.key, md.metakey), md.value);
-                Ok(())
             }
-            WriteType::Undefined => Err("undefined write record type".to_owned()),
+            WriteType::Undefined => unreachable!("refused above"),
         }
+        Ok(())
     }
 
     fn commit(&self, outcome: &TxOutcome, timestamp: Timestamp) {

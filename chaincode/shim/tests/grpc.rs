@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fabric_chaincode::contract::{Context, Contract, Router};
 use fabric_chaincode::handler::PeerCapabilities;
-use fabric_chaincode::testing::{TestPeer, TestPeerConfig, TestTx, TxOutcome};
+use fabric_chaincode::testing::{ChaincodeCall, TestPeer, TestPeerConfig, TestTx, TxOutcome};
 use fabric_chaincode::{
     ChaincodeServer, ChaincodeStub, Error, PeerStub, QueryIterator, RunningServer, ServerConfig,
 };
@@ -130,6 +130,62 @@ fn chaincode<S: ChaincodeStub>() -> Router<S> {
         })
         .evaluate("Rich", &[], |ctx: Context<S>, ()| async move {
             ctx.get_query_result("{\"selector\":{}}").await.map(|_| ())
+        })
+        .submit("PutPrivateComposite", &["type", "a", "b"], |ctx: Context<S>, (t, a, b): (String, String, String)| async move {
+            let k = ctx.create_composite_key(&t, &[&a, &b])?;
+            let v = ctx.transient().get("value").cloned().ok_or_else(|| Error::invalid("no transient value"))?;
+            ctx.put_private_data(PDC, &k, v).await?;
+            Ok::<_, Error>(())
+        })
+        .evaluate("PrivatePartial", &["type", "a"], |ctx: Context<S>, (t, a): (String, String)| async move {
+            let attrs: Vec<&str> = if a.is_empty() { vec![] } else { vec![a.as_str()] };
+            let found = ctx.get_private_data_by_partial_composite_key(PDC, &t, &attrs).await?.collect_all().await?;
+            let parts: Vec<String> = found
+                .iter()
+                .map(|kv| ctx.split_composite_key(&kv.key).map(|(_, a)| format!("{}={}", a.join("/"), String::from_utf8_lossy(&kv.value))))
+                .collect::<Result<_, _>>()?;
+            Ok::<_, Error>(parts.join(","))
+        })
+        .evaluate("GetPrivateMany", &["keys"], |ctx: Context<S>, (keys,): (String,)| async move {
+            let keys = keys_arg(&keys);
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let vals = ctx.get_multiple_private_data(PDC, &refs).await?;
+            let parts: Vec<String> = vals.iter().map(|v| v.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_else(|| "<none>".into())).collect();
+            Ok::<_, Error>(parts.join(","))
+        })
+        .submit("EndorsePrivate", &["key", "policy"], |ctx: Context<S>, (k, p): (String, String)| async move {
+            ctx.put_private_data(PDC, &k, "x").await?;
+            ctx.set_private_data_validation_parameter(PDC, &k, p.into_bytes()).await?;
+            Ok::<_, Error>(())
+        })
+        .evaluate("PrivatePolicy", &["key"], |ctx: Context<S>, (k,): (String,)| async move {
+            let p = ctx.get_private_data_validation_parameter(PDC, &k).await?;
+            Ok::<_, Error>(p.map(|p| String::from_utf8_lossy(&p).into_owned()).unwrap_or_else(|| "<none>".into()))
+        })
+        .evaluate("PrivateRich", &[], |ctx: Context<S>, ()| async move {
+            ctx.get_private_data_query_result(PDC, "{\"selector\":{}}").await.map(|_| ())
+        })
+        .submit("WriteThenPrivateRange", &[], |ctx: Context<S>, ()| async move {
+            ctx.put_state("w", "1").await?;
+            ctx.get_private_data_by_range(PDC, "", "").await.map(|_| ())
+        })
+        .submit("PrivateRangeThenWrite", &[], |ctx: Context<S>, ()| async move {
+            let n = ctx.get_private_data_by_range(PDC, "", "").await?.collect_all().await?.len();
+            ctx.put_state("w", "1").await?;
+            Ok::<_, Error>(n)
+        })
+        .submit("DelPrivate", &["key"], |ctx: Context<S>, (k,): (String,)| async move {
+            ctx.del_private_data(PDC, &k).await?;
+            Ok::<_, Error>(())
+        })
+        .submit("PurgePrivate", &["collection", "key"], |ctx: Context<S>, (c, k): (String, String)| async move {
+            ctx.purge_private_data(&c, &k).await?;
+            Ok::<_, Error>(())
+        })
+        .submit("Call", &["chaincode", "channel", "args"], |ctx: Context<S>, (cc, ch, args): (String, String, String)| async move {
+            let args: Vec<Vec<u8>> = keys_arg(&args).into_iter().map(String::into_bytes).collect();
+            let r = ctx.invoke_chaincode(&cc, args, &ch).await;
+            Ok::<_, Error>(serde_json::json!({"status": r.status, "message": r.message, "payload": String::from_utf8_lossy(&r.payload)}))
         })
         .evaluate("Context", &[], |ctx: Context<S>, ()| async move {
             let ts = ctx.tx_timestamp()?;
@@ -560,5 +616,350 @@ async fn a_peer_outside_the_collection_refuses_private_values() {
     assert!(!r.message.contains("secret"));
     // Absent values read as absent.
     assert_eq!(call(&p, &["GetMany", "x,y"]).await, "0");
+    server.shutdown().await.unwrap();
+}
+
+/// The classic protocol and write batching with multi-key reads: the private data calls must
+/// behave the same over both.
+fn both_protocols() -> [(&'static str, TestPeerConfig); 2] {
+    [
+        ("classic", TestPeerConfig::default()),
+        (
+            "batching",
+            TestPeerConfig::default().with_batching(100, 100),
+        ),
+    ]
+}
+
+fn status_500(out: &TxOutcome) -> String {
+    let r = out
+        .response()
+        .unwrap_or_else(|| panic!("not COMPLETED: {:?}", out.error()));
+    assert_eq!(r.status, 500, "expected a failure, got {:?}", r.payload);
+    r.message
+}
+
+#[tokio::test]
+async fn private_data_by_partial_composite_key_and_several_keys() {
+    let server = start().await;
+    for (name, config) in both_protocols() {
+        let batching = config.capabilities.use_write_batch;
+        let p = peer(&server, config).await;
+        for (a, b, v) in [("L1", "f1", "a"), ("L1", "f2", "b"), ("L2", "f1", "c")] {
+            let out = p
+                .invoke(
+                    TestTx::new(CH, ["PutPrivateComposite", "lic", a, b])
+                        .transient("value", v)
+                        .commit(true),
+                )
+                .await
+                .unwrap();
+            ok(&out);
+            assert_eq!(
+                out.private_writes,
+                vec![(
+                    PDC.to_owned(),
+                    format!("\u{0}lic\u{0}{a}\u{0}{b}\u{0}"),
+                    Some(v.as_bytes().to_vec())
+                )],
+                "{name}"
+            );
+            assert!(out.writes.is_empty(), "{name}");
+        }
+        // The same object type in public state stays out of the collection's answers.
+        submit(&p, &["PutComposite", "lic", "L1", "f9"]).await;
+        let ranges = p.request_count(MsgType::GetStateByRange);
+        assert_eq!(
+            call(&p, &["PrivatePartial", "lic", "L1"]).await,
+            "L1/f1=a,L1/f2=b",
+            "{name}"
+        );
+        assert_eq!(
+            call(&p, &["PrivatePartial", "lic", ""]).await,
+            "L1/f1=a,L1/f2=b,L2/f1=c",
+            "{name}"
+        );
+        assert_eq!(
+            call(&p, &["PrivatePartial", "none", ""]).await,
+            "",
+            "{name}"
+        );
+        assert_eq!(call(&p, &["Partial", "lic", "L1"]).await, "L1/f9", "{name}");
+        assert_eq!(p.request_count(MsgType::GetStateByRange), ranges + 4);
+
+        p.put_private_data(PDC, "m1", "one");
+        p.put_private_data(PDC, "m2", "two");
+        assert_eq!(
+            call(&p, &["GetPrivateMany", "m1,missing,m2"]).await,
+            "one,<none>,two",
+            "{name}"
+        );
+        if batching {
+            assert_eq!(p.request_count(MsgType::GetStateMultiple), 1, "{name}");
+            assert_eq!(p.request_count(MsgType::GetState), 0, "{name}");
+        } else {
+            assert_eq!(p.request_count(MsgType::GetStateMultiple), 0, "{name}");
+            assert_eq!(p.request_count(MsgType::GetState), 3, "{name}");
+        }
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn private_validation_parameters_are_set_and_read_per_private_key() {
+    let server = start().await;
+    for (name, config) in both_protocols() {
+        let batching = config.capabilities.use_write_batch;
+        let p = peer(&server, config).await;
+        let out = submit(&p, &["EndorsePrivate", "p1", "org-policy"]).await;
+        assert!(out.writes.is_empty(), "{name}");
+        assert_eq!(
+            out.private_writes,
+            vec![(PDC.to_owned(), "p1".to_owned(), Some(b"x".to_vec()))],
+            "{name}"
+        );
+        assert_eq!(
+            out.metadata_writes,
+            vec![(
+                PDC.to_owned(),
+                "p1".to_owned(),
+                "VALIDATION_PARAMETER".to_owned(),
+                b"org-policy".to_vec()
+            )],
+            "{name}: the policy is metadata of the private key, in its collection"
+        );
+        assert_eq!(
+            p.metadata(PDC, "p1", "VALIDATION_PARAMETER"),
+            Some(b"org-policy".to_vec()),
+            "{name}"
+        );
+        assert_eq!(p.metadata("", "p1", "VALIDATION_PARAMETER"), None, "{name}");
+        if batching {
+            assert_eq!(p.request_count(MsgType::PutStateMetadata), 0, "{name}");
+            assert_eq!(p.request_count(MsgType::WriteBatchState), 1, "{name}");
+        } else {
+            assert_eq!(p.request_count(MsgType::PutStateMetadata), 1, "{name}");
+        }
+
+        assert_eq!(
+            call(&p, &["PrivatePolicy", "p1"]).await,
+            "org-policy",
+            "{name}"
+        );
+        assert_eq!(
+            call(&p, &["PrivatePolicy", "other"]).await,
+            "<none>",
+            "{name}"
+        );
+        // The public key of the same name has no policy.
+        assert_eq!(call(&p, &["Policy", "p1"]).await, "", "{name}");
+        assert_eq!(p.request_count(MsgType::GetStateMetadata), 3, "{name}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn private_rich_query_and_read_only_rules_return_the_peers_errors() {
+    let server = start().await;
+    let p = peer(&server, TestPeerConfig::default()).await;
+    p.put_private_data(PDC, "k", "v");
+    let out = p.invoke(TestTx::new(CH, ["PrivateRich"])).await.unwrap();
+    assert_eq!(
+        status_500(&out),
+        format!(
+            "GET_QUERY_RESULT failed: transaction ID: {}: ExecuteQuery not supported for leveldb",
+            out.tx_id
+        ),
+        "the peer's error reaches the contract's response unchanged"
+    );
+
+    // Fabric's simulator: a query on private data only in a transaction that has not written,
+    // and no write after one.
+    let out = p
+        .invoke(TestTx::new(CH, ["WriteThenPrivateRange"]).commit(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_500(&out),
+        format!(
+            "GET_STATE_BY_RANGE failed: transaction ID: {tx}: txid [{tx}]: unsuppored transaction. Queries on pvt data is supported only in a read-only transaction",
+            tx = out.tx_id
+        )
+    );
+    assert!(!out.committed);
+    let out = p
+        .invoke(TestTx::new(CH, ["PrivateRangeThenWrite"]).commit(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_500(&out),
+        format!(
+            "PUT_STATE failed: transaction ID: {tx}: txid [{tx}]: unsuppored transaction. Transaction has already performed queries on pvt data. Writes are not allowed",
+            tx = out.tx_id
+        )
+    );
+    assert_eq!(p.state("w"), None);
+
+    // With write batching the writes reach the peer only at the end: the refused batch turns
+    // the transaction into an ERROR instead of a success.
+    let p = peer(&server, TestPeerConfig::default().with_batching(100, 100)).await;
+    p.put_private_data(PDC, "k", "v");
+    for f in ["PrivateRangeThenWrite", "WriteThenPrivateRange"] {
+        let out = p.invoke(TestTx::new(CH, [f]).commit(true)).await.unwrap();
+        let err = out
+            .error()
+            .unwrap_or_else(|| panic!("{f}: expected ERROR, got {:?}", out.response()));
+        assert!(
+            err.starts_with("failed send batch: WRITE_BATCH_STATE failed"),
+            "{f}: {err}"
+        );
+        assert!(err.ends_with("Writes are not allowed"), "{f}: {err}");
+        assert!(!out.committed, "{f}");
+        assert_eq!(p.state("w"), None, "{f}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_and_purging_private_data() {
+    let server = start().await;
+    for (name, config) in both_protocols() {
+        let batching = config.capabilities.use_write_batch;
+        let p = peer(&server, config).await;
+        p.put_private_data(PDC, "d1", "v1");
+        p.put_private_data(PDC, "d2", "v2");
+
+        let out = submit(&p, &["DelPrivate", "d1"]).await;
+        assert_eq!(
+            out.private_writes,
+            vec![(PDC.to_owned(), "d1".to_owned(), None)],
+            "{name}"
+        );
+        assert!(
+            out.private_purges.is_empty(),
+            "{name}: a delete is not a purge"
+        );
+        assert!(out.writes.is_empty(), "{name}");
+        assert_eq!(p.private_data(PDC, "d1"), None, "{name}");
+        assert_eq!(p.private_data(PDC, "d2"), Some(b"v2".to_vec()), "{name}");
+
+        let out = submit(&p, &["PurgePrivate", PDC, "d2"]).await;
+        assert_eq!(
+            out.private_writes,
+            vec![(PDC.to_owned(), "d2".to_owned(), None)],
+            "{name}"
+        );
+        assert_eq!(
+            out.private_purges,
+            vec![(PDC.to_owned(), "d2".to_owned())],
+            "{name}"
+        );
+        assert_eq!(p.private_data(PDC, "d2"), None, "{name}");
+        assert!(
+            call(&p, &["GetPrivate", "d2"]).await.starts_with("||0"),
+            "{name}: neither value nor hash remains"
+        );
+        if batching {
+            assert_eq!(p.request_count(MsgType::DelState), 0, "{name}");
+            assert_eq!(p.request_count(MsgType::PurgePrivateData), 0, "{name}");
+            assert_eq!(p.request_count(MsgType::WriteBatchState), 2, "{name}");
+        } else {
+            assert_eq!(p.request_count(MsgType::DelState), 1, "{name}");
+            assert_eq!(p.request_count(MsgType::PurgePrivateData), 1, "{name}");
+        }
+
+        // Purging public state is refused by the shim before anything reaches the peer, as the
+        // Go shim does.
+        let sent =
+            p.request_count(MsgType::PurgePrivateData) + p.request_count(MsgType::WriteBatchState);
+        let out = p
+            .invoke(TestTx::new(CH, ["PurgePrivate", "", "d1"]).commit(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            status_500(&out),
+            "collection must not be an empty string",
+            "{name}"
+        );
+        assert_eq!(
+            p.request_count(MsgType::PurgePrivateData) + p.request_count(MsgType::WriteBatchState),
+            sent,
+            "{name}"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn invoke_chaincode_reaches_the_named_chaincode_and_channel() {
+    let server = start().await;
+    let p = peer(&server, TestPeerConfig::default()).await;
+    p.register_chaincode("other", |args| {
+        let parts: Vec<String> = args
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        fabric_chaincode::types::Response::success(parts.join("+"))
+    });
+    p.register_chaincode("failing", |_| {
+        fabric_chaincode::types::Response::error("the called chaincode refused")
+    });
+    let called = |out: &TxOutcome| -> serde_json::Value { serde_json::from_str(&ok(out)).unwrap() };
+
+    let out = submit(&p, &["Call", "other", "", "Fn,a,b"]).await;
+    let r = called(&out);
+    assert_eq!(
+        (r["status"].as_i64(), r["payload"].as_str()),
+        (Some(200), Some("Fn+a+b"))
+    );
+    let calls = p.chaincode_calls();
+    assert_eq!(
+        calls,
+        vec![ChaincodeCall {
+            tx_id: out.tx_id.clone(),
+            channel_id: CH.to_owned(),
+            chaincode_name: "other".to_owned(),
+            args: vec![b"Fn".to_vec(), b"a".to_vec(), b"b".to_vec()],
+        }],
+        "no channel named: the caller's channel"
+    );
+
+    // Another channel travels in the name ("name/channel"); a version in it is ignored.
+    let out = submit(&p, &["Call", "other", "civil-service", "G"]).await;
+    assert_eq!(called(&out)["payload"], "G");
+    let last = p.chaincode_calls().pop().unwrap();
+    assert_eq!(
+        (last.channel_id.as_str(), last.chaincode_name.as_str()),
+        ("civil-service", "other")
+    );
+    let out = submit(&p, &["Call", "other:2.0", "", "V"]).await;
+    assert_eq!(called(&out)["payload"], "V");
+
+    // The called chaincode's failure is its response, status and message intact; the calling
+    // transaction decides what to do with it.
+    let out = submit(&p, &["Call", "failing", "", "x"]).await;
+    let r = called(&out);
+    assert_eq!(
+        (r["status"].as_i64(), r["message"].as_str()),
+        (Some(500), Some("the called chaincode refused"))
+    );
+
+    // An unknown chaincode: the peer's error, as a status 500 response.
+    let out = submit(&p, &["Call", "nosuch", "", "x"]).await;
+    let r = called(&out);
+    assert_eq!(r["status"], 500);
+    assert_eq!(
+        r["message"],
+        format!(
+            "INVOKE_CHAINCODE failed: transaction ID: {}: execute failed: invalid invocation: [channel {CH}] failed to get chaincode container info for nosuch: chaincode nosuch not found",
+            out.tx_id
+        )
+    );
+    assert_eq!(
+        p.chaincode_calls().len(),
+        4,
+        "the unknown chaincode was never called"
+    );
+    assert_eq!(p.request_count(MsgType::InvokeChaincode), 5);
     server.shutdown().await.unwrap();
 }
