@@ -3,7 +3,7 @@
 //!
 //! Real Fabric comes from `FABRIC_HOME`-style discovery: `FABRIC_BIN` (a directory with `peer`),
 //! else the bundle in `../shared/fabric/` beside the repository. Without either the test says so
-//! and checks only the archive layout.
+//! and checks only the archive layout; under `CI=true` their absence is a failure.
 
 use elicense_chaincode::package::{self, Connection};
 use std::path::{Path, PathBuf};
@@ -37,9 +37,12 @@ fn real_fabric_agrees_on_the_package() {
     assert!(id.starts_with("elicense_1.0:"));
 
     let Some(root) = fabric_root() else {
-        eprintln!(
-            "real Fabric not found (FABRIC_BIN or ../shared/fabric): only our own checks ran"
-        );
+        let what = "real Fabric (FABRIC_BIN, or the bundle in ../shared/fabric)";
+        // CI must run every judge; elsewhere the archive checks above still ran.
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("required in CI but missing: {what}");
+        }
+        eprintln!("SKIPPED: {what}: only the package's own checks ran");
         return;
     };
     let out = Command::new(root.join("bin/peer"))
