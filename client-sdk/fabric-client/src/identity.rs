@@ -69,8 +69,9 @@ impl From<CryptoError> for SignError {
     }
 }
 
-/// The hash applied to a message before it reaches [`Signer::sign`] (Go: `hash.SHA256`,
-/// `hash.SHA384`, `hash.NONE`).
+/// The hash applied to a message before it reaches [`Signer::sign`], the same choice the
+/// official Gateway clients offer (Go: `hash.SHA256`, `hash.SHA384`, `hash.SHA3_256`,
+/// `hash.SHA3_384`, `hash.NONE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HashAlgorithm {
     /// SHA-256, Fabric's default.
@@ -78,6 +79,10 @@ pub enum HashAlgorithm {
     Sha256,
     /// SHA-384.
     Sha384,
+    /// SHA3-256 (FIPS 202).
+    Sha3_256,
+    /// SHA3-384 (FIPS 202).
+    Sha3_384,
     /// No hashing: the signer receives the whole message (for signers that hash themselves).
     None,
 }
@@ -88,6 +93,8 @@ impl HashAlgorithm {
         match self {
             HashAlgorithm::Sha256 => Cow::Owned(sha2::Sha256::digest(message).to_vec()),
             HashAlgorithm::Sha384 => Cow::Owned(sha2::Sha384::digest(message).to_vec()),
+            HashAlgorithm::Sha3_256 => Cow::Owned(sha3::Sha3_256::digest(message).to_vec()),
+            HashAlgorithm::Sha3_384 => Cow::Owned(sha3::Sha3_384::digest(message).to_vec()),
             HashAlgorithm::None => Cow::Borrowed(message),
         }
     }
@@ -435,6 +442,48 @@ pub(crate) mod tests {
         signer.public_key().verify(msg, &via_digest).unwrap();
         // NONE hands the message through unchanged.
         assert_eq!(&*HashAlgorithm::None.digest(msg), msg);
+    }
+
+    /// FIPS 202 test vectors for the empty message: a wrong algorithm or a swapped variant
+    /// (Keccak instead of SHA-3 padding) changes these.
+    #[test]
+    fn sha3_digests_match_fips_202() {
+        assert_eq!(
+            hex::encode(HashAlgorithm::Sha3_256.digest(b"")),
+            "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"
+        );
+        assert_eq!(
+            hex::encode(HashAlgorithm::Sha3_384.digest(b"")),
+            "0c63a75b845e4f7d01107d852e4c2485c51a50aaaa94fc61995e71bbee983a2a\
+             c3713831264adb47fb6bd1e058d5f004"
+        );
+    }
+
+    #[test]
+    fn sha3_signatures_verify_over_their_own_digest_only() {
+        let signer = PrivateKeySigner::generate();
+        let public = signer.public_key().clone();
+        let msg = b"a proposal to sign";
+        for (hash, len) in [(HashAlgorithm::Sha3_256, 32), (HashAlgorithm::Sha3_384, 48)] {
+            let digest = hash.digest(msg);
+            assert_eq!(digest.len(), len, "{hash:?}");
+            let sig = signer.sign_message(msg, hash).unwrap();
+            // The signature is over the SHA-3 digest (its leftmost 256 bits for SHA3-384) ...
+            public.verify_digest(&p256_digest(&digest), &sig).unwrap();
+            // ... and not over the SHA-256 digest a verifier would use by default.
+            assert!(public
+                .verify_digest(&p256_digest(&HashAlgorithm::Sha256.digest(msg)), &sig)
+                .is_err());
+            assert!(public.verify(msg, &sig).is_err(), "{hash:?}");
+            // A signing identity with this hash produces low-S signatures over the same digest.
+            let id = Identity::new("Org1MSP", rcgen_cert(&signer)).unwrap();
+            let signing = SigningIdentity::from_private_key(id, signer.clone())
+                .unwrap()
+                .with_hash(hash);
+            let sig = signing.sign(msg).unwrap();
+            assert!(crypto::is_low_s(&sig).unwrap());
+            public.verify_digest(&p256_digest(&digest), &sig).unwrap();
+        }
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! * [`identity`]: who signs and how. An [`Identity`] (MSP ID + X.509 certificate) and a
 //!   [`Signer`] (digest in, DER low-S ECDSA signature out) live apart from the client, so an HSM
 //!   or remote signer plugs in behind [`Signer`]; [`PrivateKeySigner`] is the built-in software
-//!   P-256 key. [`HashAlgorithm`] chooses what the signer receives (SHA-256, SHA-384, none).
+//!   P-256 key. [`HashAlgorithm`] chooses what the signer receives (SHA-256, SHA-384,
+//!   SHA3-256, SHA3-384, none).
 //! * [`msp`], [`wallet`], [`profile`]: loading identities from MSP directories or file-system
 //!   wallets (the official Node SDK's format) and networks from common connection profiles.
 //! * [`gateway`]: the Gateway client — [`Gateway`] → [`Network`] → [`Contract`] →
