@@ -2,6 +2,10 @@
 //! SDKs use to describe a network to a client: `organizations` (MSP ID, peers, CAs), `peers` (URL,
 //! TLS CA certificates, gRPC options such as `ssl-target-name-override`), `certificateAuthorities`
 //! and `channels`. Relative `path`s resolve against the profile file's folder.
+//!
+//! For mutual TLS the client's own TLS certificate and key are read from `client.tlsCerts.client`
+//! (`cert` and `key`, each a `path` or an inline `pem`), the section Fabric's Go SDK reads; they
+//! are presented to every peer of the profile.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +50,39 @@ pub struct ClientSection {
     /// The name of this client's organisation in `organizations`.
     #[serde(default)]
     pub organization: Option<String>,
+    /// The client's TLS material (`tlsCerts`), for peers that require client certificates.
+    #[serde(default, rename = "tlsCerts")]
+    pub tls_certs: Option<ClientTlsCerts>,
+}
+
+/// `client.tlsCerts`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClientTlsCerts {
+    /// The client's TLS certificate and key (`client.tlsCerts.client`).
+    #[serde(default)]
+    pub client: Option<ClientTlsPair>,
+}
+
+/// A TLS client certificate and its private key.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ClientTlsPair {
+    /// The certificate (PEM).
+    #[serde(default)]
+    pub cert: Option<PemSource>,
+    /// The private key (PEM).
+    #[serde(default)]
+    pub key: Option<PemSource>,
+}
+
+/// One PEM document, inline (`pem`) or in a file (`path`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PemSource {
+    /// Inline PEM text.
+    #[serde(default)]
+    pub pem: Option<String>,
+    /// A PEM file path.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// One organisation.
@@ -145,6 +182,8 @@ pub struct PeerEndpoint {
     pub tls_ca_pems: Vec<Vec<u8>>,
     /// TLS server name to verify instead of the URL's host.
     pub server_name_override: Option<String>,
+    /// The client's TLS certificate and key (PEM) for mutual TLS, from `client.tlsCerts`.
+    pub client_tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A CA endpoint resolved from a profile, ready for [`crate::ca::CaClient`].
@@ -219,6 +258,40 @@ impl ConnectionProfile {
         Ok(out)
     }
 
+    fn pem_source(&self, source: &PemSource, what: &str) -> Result<Vec<u8>, IdentityError> {
+        match (&source.pem, &source.path) {
+            (Some(pem), _) => Ok(pem.as_bytes().to_vec()),
+            (None, Some(p)) => {
+                let path = self.base_dir.join(p);
+                std::fs::read(&path).map_err(|e| IdentityError::io(&path, e))
+            }
+            (None, None) => Err(malformed(format!("{what} has neither pem nor path"))),
+        }
+    }
+
+    /// The client's TLS certificate and key for mutual TLS (`client.tlsCerts.client`), when the
+    /// profile gives them; a certificate without its key (or the reverse) is malformed.
+    pub fn client_tls(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, IdentityError> {
+        let Some(pair) = self
+            .client
+            .tls_certs
+            .as_ref()
+            .and_then(|t| t.client.as_ref())
+        else {
+            return Ok(None);
+        };
+        match (&pair.cert, &pair.key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some((
+                self.pem_source(cert, "client.tlsCerts.client.cert")?,
+                self.pem_source(key, "client.tlsCerts.client.key")?,
+            ))),
+            _ => Err(malformed(
+                "client.tlsCerts.client needs both cert and key".into(),
+            )),
+        }
+    }
+
     /// Resolves one peer by name.
     pub fn peer(&self, name: &str) -> Result<PeerEndpoint, IdentityError> {
         let peer = self
@@ -245,6 +318,7 @@ impl ConnectionProfile {
             tls,
             tls_ca_pems: self.tls_pems(&peer.tls_ca_certs)?,
             server_name_override: override_name,
+            client_tls: if tls { self.client_tls()? } else { None },
         })
     }
 
@@ -322,6 +396,7 @@ mod tests {
                 tls: true,
                 tls_ca_pems: vec![b"PEER PEM".to_vec()],
                 server_name_override: Some("peer0.org1.example.com".into()),
+                client_tls: None,
             }]
         );
         let ca = p.organization_ca("Org1").unwrap();
@@ -335,5 +410,35 @@ mod tests {
         assert_eq!(peers[0].url, "http://127.0.0.1:7051");
         assert!(!peers[0].tls);
         assert!(y.peer("missing").is_err());
+    }
+
+    #[test]
+    fn client_tls_certificate_and_key_come_from_client_tls_certs() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("client.key"), "KEY PEM").unwrap();
+        let yaml = "client:\n  organization: Org1\n  tlsCerts:\n    client:\n      cert:\n        pem: CERT PEM\n      key:\n        path: client.key\norganizations:\n  Org1:\n    mspid: Org1MSP\n    peers: [p0, p1]\npeers:\n  p0:\n    url: grpcs://127.0.0.1:7051\n  p1:\n    url: grpc://127.0.0.1:7052\n";
+        let p = ConnectionProfile::parse(yaml, tmp.path()).unwrap();
+        let pair = (b"CERT PEM".to_vec(), b"KEY PEM".to_vec());
+        assert_eq!(p.client_tls().unwrap(), Some(pair.clone()));
+        let peers = p.organization_peers("Org1").unwrap();
+        // Presented to TLS peers; a plaintext peer has no TLS to present it on.
+        assert_eq!(peers[0].client_tls, Some(pair.clone()));
+        assert_eq!(peers[1].client_tls, None);
+        let endpoint = crate::gateway::Endpoint::from(peers[0].clone());
+        assert_eq!(endpoint.client_tls, Some(pair));
+
+        // A certificate without its key cannot be used: refused when the profile is resolved.
+        let half = "client:\n  tlsCerts:\n    client:\n      cert:\n        pem: CERT PEM\npeers:\n  p0:\n    url: grpcs://127.0.0.1:7051\n";
+        let p = ConnectionProfile::parse(half, tmp.path()).unwrap();
+        let err = p.peer("p0").unwrap_err().to_string();
+        assert!(err.contains("needs both cert and key"), "{err}");
+        // A key file that is not there names the file.
+        let missing = "client:\n  tlsCerts:\n    client:\n      cert:\n        pem: C\n      key:\n        path: nowhere.key\n";
+        let p = ConnectionProfile::parse(missing, tmp.path()).unwrap();
+        assert!(p
+            .client_tls()
+            .unwrap_err()
+            .to_string()
+            .contains("nowhere.key"));
     }
 }

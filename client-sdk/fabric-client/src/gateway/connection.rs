@@ -76,7 +76,7 @@ impl From<crate::profile::PeerEndpoint> for Endpoint {
         Endpoint {
             url: p.url,
             tls_root_pems: p.tls_ca_pems,
-            client_tls: None,
+            client_tls: p.client_tls,
             server_name_override: p.server_name_override,
         }
     }
@@ -222,7 +222,10 @@ impl Connection {
         let mut last = None;
         for i in 0..n {
             let idx = (start + i) % n;
-            match call(self.channels[idx].clone()).await {
+            match call(self.channels[idx].clone())
+                .await
+                .map_err(transport_status)
+            {
                 Err(status) if status.code() == tonic::Code::Unavailable && i + 1 < n => {
                     last = Some(status);
                 }
@@ -236,4 +239,41 @@ impl Connection {
         }
         Err(last.unwrap_or_else(|| tonic::Status::unavailable("no endpoint")))
     }
+}
+
+/// A failure of the transport itself (a TLS handshake the peer refused, a reset connection) as
+/// gRPC's UNAVAILABLE with its causes spelled out, as grpc-go reports it. tonic reports these as
+/// UNKNOWN "transport error", which hides why and would keep fail-over from trying the next
+/// endpoint. Statuses a server sent carry no source error and are returned as they are.
+fn transport_status(status: tonic::Status) -> tonic::Status {
+    if status.code() != tonic::Code::Unknown {
+        return status;
+    }
+    let Some(source) = std::error::Error::source(&status) else {
+        return status;
+    };
+    let mut causes: Vec<String> = vec![status.message().to_string()];
+    let mut next = Some(source);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        next = e.source();
+    }
+    tonic::Status::unavailable(causes.join(": "))
+}
+
+/// Refuses a request larger than the connection's `max_encoding_message_size` before it is
+/// sent, naming both sizes: sent anyway, tonic aborts the HTTP/2 stream and the caller sees only
+/// an opaque protocol error.
+pub(crate) fn check_request_size(connection: &Connection, len: usize) -> Result<(), tonic::Status> {
+    if len > connection.max_encoding {
+        return Err(tonic::Status::out_of_range(format!(
+            "Error, encoded message length too large: found {len} bytes, the limit is: {} bytes \
+             (max_encoding_message_size)",
+            connection.max_encoding
+        )));
+    }
+    Ok(())
 }

@@ -18,7 +18,10 @@
 //!   [`Gateway::new_signed_commit`], [`Gateway::new_signed_chaincode_events_request`] and
 //!   [`Gateway::new_signed_block_events_request`].
 //! * Every call has a deadline ([`CallTimeouts`], defaults as in the Go samples: evaluate 5 s,
-//!   endorse 15 s, submit 5 s, commit status 1 min).
+//!   endorse 15 s, submit 5 s, commit status 1 min); one invocation can set its own with
+//!   [`CallOptions`] ([`Proposal::evaluate_with`], [`Proposal::endorse_with`],
+//!   [`Transaction::submit_with`], [`Commit::status_with`]), as Go passes a context per call
+//!   and Node per-call `CallOptions`.
 //! * Errors are typed by stage ([`GatewayError`]) and carry the transaction ID, the gRPC status
 //!   and each peer's error detail.
 
@@ -42,7 +45,7 @@ pub use proposal::{Commit, Proposal, ProposalBuilder, Status, Transaction};
 pub use fabric_protos::protos::TxValidationCode;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::identity::{ensure_low_s, HashAlgorithm, Identity, Signer, SigningIdentity};
 
@@ -66,6 +69,47 @@ impl Default for CallTimeouts {
             endorse: Duration::from_secs(15),
             submit: Duration::from_secs(5),
             commit_status: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Settings of one invocation (Go: the `context.Context` given to `EvaluateWithContext`,
+/// `EndorseWithContext`, …; Node: `CallOptions`). The default keeps the gateway's deadline for
+/// the kind of call ([`CallTimeouts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    deadline: Option<Deadline>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    After(Duration),
+    At(Instant),
+}
+
+impl CallOptions {
+    /// The call must be answered within `timeout` of its start (Go: `context.WithTimeout`).
+    pub fn timeout(timeout: Duration) -> Self {
+        CallOptions {
+            deadline: Some(Deadline::After(timeout)),
+        }
+    }
+
+    /// The call must be answered by `at` (Go: `context.WithDeadline`; Node: `deadline`). One
+    /// instant can bound several calls, e.g. endorse, submit and commit status together.
+    pub fn deadline(at: Instant) -> Self {
+        CallOptions {
+            deadline: Some(Deadline::At(at)),
+        }
+    }
+
+    /// The time the call may take: this invocation's deadline, else `default`; zero when an
+    /// absolute deadline has already passed.
+    pub(crate) fn time_allowed(&self, default: Duration) -> Duration {
+        match self.deadline {
+            None => default,
+            Some(Deadline::After(d)) => d,
+            Some(Deadline::At(at)) => at.saturating_duration_since(Instant::now()),
         }
     }
 }
@@ -198,11 +242,16 @@ impl Gateway {
     }
 
     /// Restores a proposal from [`Proposal::bytes`] and attaches an offline signature.
+    ///
+    /// Every `new_signed_*` call normalises the signature to low-S, as signing through the
+    /// gateway does (Fabric refuses high-S signatures), and refuses one that is not a DER ECDSA
+    /// signature with [`GatewayError::InvalidArgument`].
     pub fn new_signed_proposal(
         &self,
         bytes: &[u8],
         signature: Vec<u8>,
     ) -> Result<Proposal, GatewayError> {
+        let signature = offline_signature(signature)?;
         let mut p = self.new_proposal(bytes)?;
         p.set_signature(signature);
         Ok(p)
@@ -219,6 +268,7 @@ impl Gateway {
         bytes: &[u8],
         signature: Vec<u8>,
     ) -> Result<Transaction, GatewayError> {
+        let signature = offline_signature(signature)?;
         let mut t = Transaction::from_bytes(self.clone(), bytes)?;
         t.set_signature(signature);
         Ok(t)
@@ -235,6 +285,7 @@ impl Gateway {
         bytes: &[u8],
         signature: Vec<u8>,
     ) -> Result<Commit, GatewayError> {
+        let signature = offline_signature(signature)?;
         let mut c = Commit::from_bytes(self.clone(), bytes)?;
         c.set_signature(signature);
         Ok(c)
@@ -251,6 +302,7 @@ impl Gateway {
         bytes: &[u8],
         signature: Vec<u8>,
     ) -> Result<ChaincodeEventsRequest, GatewayError> {
+        let signature = offline_signature(signature)?;
         let mut r = ChaincodeEventsRequest::from_bytes(self.clone(), bytes)?;
         r.set_signature(signature);
         Ok(r)
@@ -263,10 +315,20 @@ impl Gateway {
         bytes: &[u8],
         signature: Vec<u8>,
     ) -> Result<BlockEventsRequest, GatewayError> {
+        let signature = offline_signature(signature)?;
         let mut r = BlockEventsRequest::from_bytes(self.clone(), kind, bytes)?;
         r.set_signature(signature);
         Ok(r)
     }
+}
+
+/// A signature supplied for offline signing, in the low-S form Fabric accepts.
+fn offline_signature(signature: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+    ensure_low_s(signature).map_err(|e| {
+        GatewayError::InvalidArgument(format!(
+            "the offline signature is not a DER ECDSA signature: {e}"
+        ))
+    })
 }
 
 /// One channel seen through the gateway (Go: `client.Network`).
@@ -436,6 +498,7 @@ impl Contract {
 pub(crate) async fn with_deadline<T, F, Fut>(
     gateway: &Gateway,
     deadline: Duration,
+    request: &impl prost::Message,
     call: F,
 ) -> Result<T, tonic::Status>
 where
@@ -446,6 +509,11 @@ where
     let expired = || {
         tonic::Status::deadline_exceeded(format!("no answer within {} ms", deadline.as_millis()))
     };
+    connection::check_request_size(&gateway.inner.connection, request.encoded_len())?;
+    // A deadline that has already passed sends nothing: the server would only refuse it.
+    if deadline.is_zero() {
+        return Err(expired());
+    }
     match tokio::time::timeout(deadline, gateway.inner.connection.call(call)).await {
         // tonic reports its own expiry of `grpc-timeout` as CANCELLED; callers expect the gRPC
         // meaning, DEADLINE_EXCEEDED.

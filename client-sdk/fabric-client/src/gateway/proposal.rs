@@ -21,7 +21,7 @@ use rand::RngCore as _;
 use sha2::Digest as _;
 
 use super::error::{CommitError, GatewayError, TransactionError};
-use super::{decode, encode, with_deadline, Gateway};
+use super::{decode, encode, with_deadline, CallOptions, Gateway};
 
 /// A fresh 24-byte nonce, as Fabric's `protoutil` creates.
 pub(crate) fn new_nonce() -> [u8; 24] {
@@ -300,6 +300,11 @@ impl Proposal {
 
     /// Runs the proposal on a peer without ordering it and returns the chaincode's result.
     pub async fn evaluate(&self) -> Result<Vec<u8>, GatewayError> {
+        self.evaluate_with(&CallOptions::default()).await
+    }
+
+    /// [`Proposal::evaluate`] with this invocation's own deadline (Go: `EvaluateWithContext`).
+    pub async fn evaluate_with(&self, options: &CallOptions) -> Result<Vec<u8>, GatewayError> {
         self.require_signature()?;
         let request = EvaluateRequest {
             transaction_id: self.proposed.transaction_id.clone(),
@@ -307,8 +312,8 @@ impl Proposal {
             proposed_transaction: self.proposed.proposal.clone(),
             target_organizations: self.proposed.endorsing_organizations.clone(),
         };
-        let timeout = self.gateway.options().timeouts.evaluate;
-        let response = with_deadline(&self.gateway, timeout, |ch| {
+        let timeout = options.time_allowed(self.gateway.options().timeouts.evaluate);
+        let response = with_deadline(&self.gateway, timeout, &request, |ch| {
             let mut req = tonic::Request::new(request.clone());
             req.set_timeout(timeout);
             let mut client = self.gateway.gateway_client(ch);
@@ -327,6 +332,11 @@ impl Proposal {
 
     /// Collects endorsements and returns the prepared transaction (Go: `Endorse`).
     pub async fn endorse(&self) -> Result<Transaction, GatewayError> {
+        self.endorse_with(&CallOptions::default()).await
+    }
+
+    /// [`Proposal::endorse`] with this invocation's own deadline (Go: `EndorseWithContext`).
+    pub async fn endorse_with(&self, options: &CallOptions) -> Result<Transaction, GatewayError> {
         self.require_signature()?;
         let request = EndorseRequest {
             transaction_id: self.proposed.transaction_id.clone(),
@@ -334,9 +344,9 @@ impl Proposal {
             proposed_transaction: self.proposed.proposal.clone(),
             endorsing_organizations: self.proposed.endorsing_organizations.clone(),
         };
-        let timeout = self.gateway.options().timeouts.endorse;
+        let timeout = options.time_allowed(self.gateway.options().timeouts.endorse);
         let tx_id = &self.proposed.transaction_id;
-        let response = with_deadline(&self.gateway, timeout, |ch| {
+        let response = with_deadline(&self.gateway, timeout, &request, |ch| {
             let mut req = tonic::Request::new(request.clone());
             req.set_timeout(timeout);
             let mut client = self.gateway.gateway_client(ch);
@@ -486,6 +496,11 @@ impl Transaction {
 
     /// Sends the transaction for ordering and returns its [`Commit`] (Go: `Submit`).
     pub async fn submit(&self) -> Result<Commit, GatewayError> {
+        self.submit_with(&CallOptions::default()).await
+    }
+
+    /// [`Transaction::submit`] with this invocation's own deadline (Go: `SubmitWithContext`).
+    pub async fn submit_with(&self, options: &CallOptions) -> Result<Commit, GatewayError> {
         if self.envelope().signature.is_empty() {
             return Err(GatewayError::Unsigned("the transaction"));
         }
@@ -494,8 +509,8 @@ impl Transaction {
             channel_id: self.channel.clone(),
             prepared_transaction: self.prepared.envelope.clone(),
         };
-        let timeout = self.gateway.options().timeouts.submit;
-        with_deadline(&self.gateway, timeout, |ch| {
+        let timeout = options.time_allowed(self.gateway.options().timeouts.submit);
+        with_deadline(&self.gateway, timeout, &request, |ch| {
             let mut req = tonic::Request::new(request.clone());
             req.set_timeout(timeout);
             let mut client = self.gateway.gateway_client(ch);
@@ -606,11 +621,17 @@ impl Commit {
 
     /// Waits for the transaction to commit and returns its status (Go: `Status`).
     pub async fn status(&self) -> Result<Status, GatewayError> {
+        self.status_with(&CallOptions::default()).await
+    }
+
+    /// [`Commit::status`] with this invocation's own deadline (Go: `StatusWithContext`). When
+    /// it expires the transaction may still commit: ask again.
+    pub async fn status_with(&self, options: &CallOptions) -> Result<Status, GatewayError> {
         if self.signed.signature.is_empty() {
             return Err(GatewayError::Unsigned("the commit status request"));
         }
-        let timeout = self.gateway.options().timeouts.commit_status;
-        let response = with_deadline(&self.gateway, timeout, |ch| {
+        let timeout = options.time_allowed(self.gateway.options().timeouts.commit_status);
+        let response = with_deadline(&self.gateway, timeout, &self.signed, |ch| {
             let mut req = tonic::Request::new(self.signed.clone());
             req.set_timeout(timeout);
             let mut client = self.gateway.gateway_client(ch);

@@ -29,6 +29,9 @@ pub struct Behaviour {
     pub commit_status_error: Option<tonic::Code>,
     pub commit_code: i32,
     pub evaluate_delay: Option<Duration>,
+    pub endorse_delay: Option<Duration>,
+    pub submit_delay: Option<Duration>,
+    pub commit_status_delay: Option<Duration>,
     pub unavailable: bool,
     pub events: Vec<ChaincodeEventsResponse>,
 }
@@ -171,8 +174,15 @@ impl GatewayService for Double {
         request: Request<EndorseRequest>,
     ) -> Result<Response<EndorseResponse>, Status> {
         let req = request.into_inner();
-        if self.behaviour.lock().unwrap().unavailable {
+        let (delay, unavailable) = {
+            let b = self.behaviour.lock().unwrap();
+            (b.endorse_delay, b.unavailable)
+        };
+        if unavailable {
             return Err(Status::unavailable("gateway down"));
+        }
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
         }
         let sp = req
             .proposed_transaction
@@ -203,6 +213,10 @@ impl GatewayService for Double {
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
         let req = request.into_inner();
+        let delay = self.behaviour.lock().unwrap().submit_delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let env = req
             .prepared_transaction
             .clone()
@@ -239,6 +253,10 @@ impl GatewayService for Double {
         request: Request<SignedCommitStatusRequest>,
     ) -> Result<Response<CommitStatusResponse>, Status> {
         let signed = request.into_inner();
+        let delay = self.behaviour.lock().unwrap().commit_status_delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
         let req = CommitStatusRequest::decode(signed.request.as_slice())
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         verify(&req.identity, &signed.request, &signed.signature)?;
@@ -450,6 +468,68 @@ pub async fn start(double: Double) -> (ServerGuard, SocketAddr) {
             .unwrap();
     });
     (ServerGuard(handle), addr)
+}
+
+/// Serves the double over TLS with `server` (certificate and key PEM), requiring a client
+/// certificate issued by `client_ca` when it is given.
+pub async fn start_tls(
+    double: Double,
+    server: (String, String),
+    client_ca: Option<String>,
+) -> (ServerGuard, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(server.0, server.1));
+    if let Some(ca) = client_ca {
+        tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(ca));
+    }
+    let handle = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(GatewayServer::new(double.clone()))
+            .add_service(DeliverServer::new(double))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (ServerGuard(handle), addr)
+}
+
+/// A CA and certificates it issues, for TLS tests.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    /// The CA certificate (PEM).
+    pub cert_pem: String,
+}
+
+impl TestCa {
+    /// A fresh self-signed CA.
+    pub fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            cert_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A leaf certificate for `names` with the given extended key usage; (cert, key) PEM.
+    pub fn issue(&self, names: &[&str], usage: rcgen::ExtendedKeyUsagePurpose) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
 }
 
 pub fn client_identity() -> (Identity, PrivateKeySigner) {
