@@ -169,6 +169,9 @@ pub struct ChannelConfig {
     pub peers: BTreeMap<String, serde_json::Value>,
 }
 
+/// A client TLS certificate and its private key, both PEM.
+pub type ClientTlsPem = (Vec<u8>, Vec<u8>);
+
 /// A peer endpoint resolved from a profile, ready for [`crate::gateway::Endpoint`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerEndpoint {
@@ -183,7 +186,7 @@ pub struct PeerEndpoint {
     /// TLS server name to verify instead of the URL's host.
     pub server_name_override: Option<String>,
     /// The client's TLS certificate and key (PEM) for mutual TLS, from `client.tlsCerts`.
-    pub client_tls: Option<(Vec<u8>, Vec<u8>)>,
+    pub client_tls: Option<ClientTlsPem>,
 }
 
 /// A CA endpoint resolved from a profile, ready for [`crate::ca::CaClient`].
@@ -271,7 +274,7 @@ impl ConnectionProfile {
 
     /// The client's TLS certificate and key for mutual TLS (`client.tlsCerts.client`), when the
     /// profile gives them; a certificate without its key (or the reverse) is malformed.
-    pub fn client_tls(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, IdentityError> {
+    pub fn client_tls(&self) -> Result<Option<ClientTlsPem>, IdentityError> {
         let Some(pair) = self
             .client
             .tls_certs

@@ -1,7 +1,9 @@
 //! The Gateway and CA clients end to end on the embedded devnet, over TLS: offline signing of
 //! proposal, transaction and commit status request that the peers accept; a checkpointed event
 //! stream stopped and resumed with no event lost or repeated; full, filtered and private-data
-//! block events; an identity enrolled from the devnet's Fabric CA transacting on the channel.
+//! block events; an identity enrolled from the devnet's Fabric CA transacting on the channel;
+//! fail-over, errors typed by stage with each peer's detail, commit validation codes, named
+//! contracts and per-call deadlines; mutual TLS, keepalive and message size limits.
 
 #[path = "support/notes.rs"]
 mod notes;
@@ -10,10 +12,16 @@ use fabric_client::ca::{
     CaClient, CaClientOptions, EnrollmentRequest, MspWriteOptions, ReenrollmentRequest,
     RegistrationRequest, RevocationRequest,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use fabric_client::gateway::{
-    BlockEventsKind, Checkpointer, Connection, ConnectionOptions, DeliverEvent, Endpoint,
-    EventsOptions, FileCheckpointer, Gateway, GatewayOptions, TxValidationCode,
+    BlockEventsKind, CallOptions, Checkpointer, Connection, ConnectionOptions, DeliverEvent,
+    Endpoint, EventsOptions, FileCheckpointer, Gateway, GatewayError, GatewayOptions,
+    TxValidationCode,
 };
+use fabric_client::profile::ConnectionProfile;
 use fabric_client::Signer as _;
 use fabric_client::{msp, Identity, PrivateKeySigner, SigningIdentity};
 use fabric_devnet::devnet::{DeployRequest, Devnet, DevnetConfig, DevnetSummary};
@@ -84,12 +92,45 @@ impl Net {
             .clone()
     }
 
-    fn connection(&self, org: &str) -> Connection {
-        let peer = self.summary.peers.iter().find(|p| p.org == org).unwrap();
-        let endpoint = Endpoint::new(peer.url.clone())
+    fn peer(&self, org: &str) -> &fabric_devnet::devnet::PeerSummary {
+        self.summary.peers.iter().find(|p| p.org == org).unwrap()
+    }
+
+    fn endpoint(&self, org: &str) -> Endpoint {
+        let peer = self.peer(org);
+        Endpoint::new(peer.url.clone())
             .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
-            .server_name(peer.host.clone());
-        Connection::new(vec![endpoint], &ConnectionOptions::default()).unwrap()
+            .server_name(peer.host.clone())
+    }
+
+    fn connection(&self, org: &str) -> Connection {
+        Connection::new(vec![self.endpoint(org)], &ConnectionOptions::default()).unwrap()
+    }
+
+    /// A gateway over `endpoints` with `options`, as `user` of `org`.
+    fn gateway_over(
+        &self,
+        endpoints: Vec<Endpoint>,
+        options: &ConnectionOptions,
+        org: &str,
+        user: &str,
+    ) -> Gateway {
+        Gateway::for_signing_identity(
+            Connection::new(endpoints, options).unwrap(),
+            &self.signing(org, user),
+            GatewayOptions::default(),
+        )
+    }
+
+    /// The organisation admin's TLS client certificate and key, issued by the org's TLS CA.
+    fn admin_tls(&self, org: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = self
+            .summary
+            .data_dir
+            .join("crypto")
+            .join(org)
+            .join("users/Admin/tls");
+        (dir.join("client.crt"), dir.join("client.key"))
     }
 
     fn signing(&self, org: &str, user: &str) -> SigningIdentity {
@@ -387,5 +428,344 @@ async fn an_identity_enrolled_from_the_devnet_ca_transacts() {
         .enroll(&EnrollmentRequest::new("window7", secret))
         .await
         .is_err());
+    net.down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_over_stage_errors_commit_codes_named_contracts_and_deadlines_on_the_devnet() {
+    let net = Net::up().await;
+    let peer = net.peer("PublicSecurity").clone();
+
+    // Fail-over: the first endpoint is unreachable (nothing listens); calls go to the second,
+    // which then stays current.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let unreachable = Endpoint::new(format!("grpcs://{dead}"))
+        .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
+        .server_name(peer.host.clone());
+    let gateway = net.gateway_over(
+        vec![unreachable, net.endpoint("PublicSecurity")],
+        &ConnectionOptions::default(),
+        "PublicSecurity",
+        "clerk1",
+    );
+    let contract = gateway.network(CH).contract(CC);
+    assert_eq!(
+        contract
+            .submit_transaction("put", &["failover", "reached"])
+            .await
+            .unwrap(),
+        b"failover"
+    );
+    assert_eq!(
+        contract
+            .evaluate_transaction("get", &["failover"])
+            .await
+            .unwrap(),
+        b"reached"
+    );
+    assert!(format!("{:?}", gateway.connection()).contains("current: 1"));
+
+    // A named contract: `notes:put` reaches the chaincode's `notes` contract.
+    let named = gateway.network(CH).contract_with_name(CC, "notes");
+    assert_eq!(named.contract_name(), Some("notes"));
+    assert_eq!(
+        named
+            .submit_transaction("put", &["named", "yes"])
+            .await
+            .unwrap(),
+        b"named"
+    );
+    assert_eq!(
+        contract
+            .evaluate_transaction("get", &["named"])
+            .await
+            .unwrap(),
+        b"yes"
+    );
+    let err = gateway
+        .network(CH)
+        .contract_with_name(CC, "ledger")
+        .submit_transaction("put", &["k", "v"])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GatewayError::Endorse(_)), "{err:?}");
+    assert!(
+        err.details()[0].message.contains("no contract ledger"),
+        "{err}"
+    );
+
+    // A chaincode failure at endorse: typed by stage, with the transaction ID, the gRPC status
+    // and the endorsing peer's detail.
+    let proposal = contract
+        .new_proposal("fail")
+        .string_args(&["refused by the notes contract"])
+        .build()
+        .unwrap();
+    let err = proposal.endorse().await.unwrap_err();
+    let GatewayError::Endorse(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.transaction_id, proposal.transaction_id());
+    assert_eq!(err.transaction_id(), Some(proposal.transaction_id()));
+    assert_eq!(e.status.code, tonic::Code::Aborted, "{err}");
+    assert!(!e.status.message.is_empty());
+    let detail = e
+        .status
+        .details
+        .iter()
+        .find(|d| d.msp_id == "PublicSecurityMSP")
+        .unwrap_or_else(|| panic!("no detail from PublicSecurityMSP: {err}"));
+    assert_eq!(detail.address, peer.address, "{err}");
+    assert!(
+        detail.message.contains("refused by the notes contract"),
+        "{err}"
+    );
+
+    // A commit error with its validation code: t1 reads and writes `counter`; while it waits
+    // for its block, a second append is endorsed over the same (now stale) read.
+    contract
+        .submit_transaction("put", &["counter", "a"])
+        .await
+        .unwrap();
+    let t1 = contract
+        .new_proposal("append")
+        .string_args(&["counter", "b"])
+        .build()
+        .unwrap()
+        .endorse()
+        .await
+        .unwrap();
+    let c1 = t1.submit().await.unwrap();
+    let second = contract
+        .new_proposal("append")
+        .string_args(&["counter", "c"]);
+    let err = second.submit().await.unwrap_err();
+    let GatewayError::Commit(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.code, TxValidationCode::MvccReadConflict, "{err}");
+    assert!(e.block_number > 0);
+    assert_eq!(err.transaction_id(), Some(e.transaction_id.as_str()));
+    assert!(err.to_string().contains("MVCC_READ_CONFLICT"), "{err}");
+    assert_eq!(c1.status().await.unwrap().code, TxValidationCode::Valid);
+    assert_eq!(
+        contract
+            .evaluate_transaction("get", &["counter"])
+            .await
+            .unwrap(),
+        b"ab"
+    );
+
+    // A per-call deadline: the block is cut after the batch timeout (250 ms), so a 20 ms wait
+    // for the commit status expires; the transaction commits all the same.
+    let (_, commit) = contract
+        .submit_async("put", &["deadline", "late"])
+        .await
+        .unwrap();
+    let err = commit
+        .status_with(&CallOptions::timeout(Duration::from_millis(20)))
+        .await
+        .unwrap_err();
+    let GatewayError::CommitStatus(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.status.code, tonic::Code::DeadlineExceeded, "{err}");
+    assert_eq!(e.transaction_id, commit.transaction_id());
+    assert!(err.to_string().starts_with("commit status failed"), "{err}");
+    assert!(commit.status().await.unwrap().successful);
+    net.down().await;
+}
+
+/// A TCP relay to `target` that counts the bytes the client sends, to see keepalive pings.
+async fn counting_relay(target: String) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut server = tokio::net::TcpStream::connect(&target).await.unwrap();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = async {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut sr, &mut cw);
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    (addr, sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_keepalive_and_message_size_limits_on_the_devnet() {
+    let net = Net::up().await;
+    let org = "PublicSecurity";
+    let (cert, key) = net.admin_tls(org);
+    let (cert_pem, key_pem) = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    let get = |gateway: Gateway| async move {
+        gateway
+            .network(CH)
+            .contract(CC)
+            .evaluate_transaction("get", &["nothing"])
+            .await
+    };
+    let options = ConnectionOptions::default();
+
+    // Mutual TLS: the peer verifies a presented client certificate against the channel
+    // members' TLS CAs. The organisation's TLS client certificate is accepted ...
+    let with_cert = net
+        .endpoint(org)
+        .client_tls(cert_pem.clone(), key_pem.clone());
+    get(net.gateway_over(vec![with_cert], &options, org, "clerk1"))
+        .await
+        .unwrap();
+    // ... and one from a CA no member trusts is refused in the handshake.
+    let stranger_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["clerk1".to_string()]).unwrap();
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let stranger = params.self_signed(&stranger_key).unwrap();
+    let untrusted = net
+        .endpoint(org)
+        .client_tls(stranger.pem(), stranger_key.serialize_pem());
+    let err = get(net.gateway_over(vec![untrusted], &options, org, "clerk1"))
+        .await
+        .unwrap_err();
+    let GatewayError::Evaluate(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.status.code, tonic::Code::Unavailable, "{err}");
+    assert!(e.status.message.contains("connection"), "{err}");
+
+    // The devnet's own connection profile with the client certificate added under
+    // client.tlsCerts.client: the endpoints built from it present the certificate.
+    let text = std::fs::read_to_string(&net.summary.profiles[org]).unwrap();
+    let mut profile: serde_json::Value = serde_json::from_str(&text).unwrap();
+    profile["client"]["tlsCerts"] = serde_json::json!({
+        "client": {"cert": {"path": cert}, "key": {"path": key}}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mtls.json");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    let profile = ConnectionProfile::from_file(&path).unwrap();
+    let peers = profile.organization_peers(org).unwrap();
+    assert_eq!(peers[0].client_tls, Some((cert_pem, key_pem)));
+    let endpoints: Vec<Endpoint> = peers.into_iter().map(Endpoint::from).collect();
+    get(net.gateway_over(endpoints, &options, org, "clerk1"))
+        .await
+        .unwrap();
+
+    // Keepalive: with an interval, HTTP/2 pings flow while the connection is idle; without
+    // one, an idle client sends nothing.
+    let peer = net.peer(org).clone();
+    for (interval, expect_pings) in [(Some(Duration::from_millis(100)), true), (None, false)] {
+        let (relay, sent) = counting_relay(peer.address.clone()).await;
+        let endpoint = Endpoint::new(format!("grpcs://{relay}"))
+            .tls_root(std::fs::read(&peer.tls_ca_cert).unwrap())
+            .server_name(peer.host.clone());
+        let options = ConnectionOptions {
+            keepalive_interval: interval,
+            keepalive_while_idle: true,
+            ..Default::default()
+        };
+        let gateway = net.gateway_over(vec![endpoint], &options, org, "clerk1");
+        get(gateway.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = sent.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let idle = sent.load(Ordering::SeqCst) - before;
+        if expect_pings {
+            // Each ping is a TLS record around a 17-byte HTTP/2 PING frame.
+            assert!(
+                idle >= 3 * 17,
+                "{idle} bytes sent while idle with keepalive"
+            );
+        } else {
+            assert_eq!(idle, 0, "bytes sent while idle without keepalive");
+        }
+        get(gateway).await.unwrap();
+    }
+
+    // Message size limits: a value larger than max_decoding_message_size cannot be read back,
+    // and a request larger than max_encoding_message_size is never sent.
+    let big = "v".repeat(8 * 1024);
+    let gateway = net.gateway(org, "clerk1");
+    gateway
+        .network(CH)
+        .contract(CC)
+        .submit_transaction("put", &["big", &big])
+        .await
+        .unwrap();
+    let small_in = ConnectionOptions {
+        max_decoding_message_size: 4096,
+        ..Default::default()
+    };
+    let err = net
+        .gateway_over(vec![net.endpoint(org)], &small_in, org, "clerk1")
+        .network(CH)
+        .contract(CC)
+        .evaluate_transaction("get", &["big"])
+        .await
+        .unwrap_err();
+    let GatewayError::Evaluate(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.status.code, tonic::Code::OutOfRange, "{err}");
+    assert!(
+        e.status
+            .message
+            .contains("decoded message length too large"),
+        "{err}"
+    );
+    assert!(e.status.message.contains("4096"), "{err}");
+    let small_out = ConnectionOptions {
+        max_encoding_message_size: 4096,
+        ..Default::default()
+    };
+    let err = net
+        .gateway_over(vec![net.endpoint(org)], &small_out, org, "clerk1")
+        .network(CH)
+        .contract(CC)
+        .submit_transaction("put", &["big2", &big])
+        .await
+        .unwrap_err();
+    let GatewayError::Endorse(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(e.status.code, tonic::Code::OutOfRange, "{err}");
+    assert!(
+        e.status
+            .message
+            .contains("encoded message length too large"),
+        "{err}"
+    );
+    assert!(
+        e.status.message.contains("max_encoding_message_size"),
+        "{err}"
+    );
+    let stored = gateway
+        .network(CH)
+        .contract(CC)
+        .evaluate_transaction("get", &["big2"])
+        .await
+        .unwrap();
+    assert!(stored.is_empty(), "nothing was sent, nothing stored");
     net.down().await;
 }

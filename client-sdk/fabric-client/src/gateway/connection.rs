@@ -241,17 +241,25 @@ impl Connection {
     }
 }
 
-/// A failure of the transport itself (a TLS handshake the peer refused, a reset connection) as
-/// gRPC's UNAVAILABLE with its causes spelled out, as grpc-go reports it. tonic reports these as
-/// UNKNOWN "transport error", which hides why and would keep fail-over from trying the next
-/// endpoint. Statuses a server sent carry no source error and are returned as they are.
+/// A failure of the transport itself (a TLS handshake the peer refused, a connection closed
+/// before the answer) as gRPC's UNAVAILABLE with its causes spelled out, as grpc-go reports it.
+/// tonic reports these as UNKNOWN "transport error" or CANCELLED "operation was canceled", which
+/// hides why and would keep fail-over from trying the next endpoint. Statuses a server sent
+/// carry no source error, and the expiry of the call's own deadline is left as tonic reports it.
 fn transport_status(status: tonic::Status) -> tonic::Status {
-    if status.code() != tonic::Code::Unknown {
+    if !matches!(status.code(), tonic::Code::Unknown | tonic::Code::Cancelled) {
         return status;
     }
     let Some(source) = std::error::Error::source(&status) else {
         return status;
     };
+    let mut chain = Some(source);
+    while let Some(e) = chain {
+        if e.downcast_ref::<tonic::TimeoutExpired>().is_some() {
+            return status;
+        }
+        chain = e.source();
+    }
     let mut causes: Vec<String> = vec![status.message().to_string()];
     let mut next = Some(source);
     while let Some(e) = next {
