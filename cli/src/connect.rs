@@ -211,6 +211,18 @@ impl Client {
         let identity = signing_identity(settings, Some(&profile))?;
         let channel = channel(settings, &profile)?;
         let endpoints = endpoints(&profile, Some(&channel))?;
+        // With -v: which identity, channel and peers a command uses, for diagnosing a profile.
+        tracing::info!(
+            msp_id = identity.identity().msp_id(),
+            channel = %channel,
+            peers = %endpoints
+                .iter()
+                .map(|e| e.url.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            mutual_tls = endpoints.iter().any(|e| e.client_tls.is_some()),
+            "connecting to the gateway"
+        );
         let connection =
             Connection::new(endpoints, &ConnectionOptions::default()).map_err(CliError::from)?;
         let gateway =

@@ -189,10 +189,13 @@ pub fn grpc_class(code: tonic::Code) -> Class {
     match code {
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Class::Network,
         Code::PermissionDenied | Code::Unauthenticated => Class::Denied,
-        Code::NotFound => Class::NotFound,
+        // A Fabric gateway answers FAILED_PRECONDITION when no peer it knows serves the
+        // chaincode on the channel (an unknown channel or chaincode); licence rules never come
+        // this way, they arrive as the contract's error payloads.
+        Code::NotFound | Code::FailedPrecondition => Class::NotFound,
         Code::AlreadyExists => Class::Conflict,
         Code::InvalidArgument | Code::OutOfRange => Class::Usage,
-        Code::FailedPrecondition | Code::Aborted => Class::RuleFailed,
+        Code::Aborted => Class::RuleFailed,
         _ => Class::Internal,
     }
 }

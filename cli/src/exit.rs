@@ -5,7 +5,8 @@
 //! | 0    | success      | the command did what it was asked                                    |
 //! | 1    | internal     | an unexpected failure (a bug, or an I/O error on local files)        |
 //! | 2    | usage        | bad arguments, options, configuration or input files                 |
-//! | 3    | not found    | the licence, grant, block, identity or file named does not exist     |
+//! | 3    | not found    | the licence, grant, block, identity or file named does not exist,    |
+//! |      |              | or no peer serves the chaincode on the channel named                 |
 //! | 4    | denied       | the caller's role or organisation may not do this, or a signature    |
 //! |      |              | does not verify                                                      |
 //! | 5    | conflict     | already exists, or a concurrent change won (MVCC); retrying may help  |

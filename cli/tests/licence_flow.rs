@@ -337,7 +337,8 @@ fn licence_lifecycle_holder_grants_window_verify_and_audit_through_the_binary() 
     };
     assert_eq!(status_of(&grant_id).as_deref(), Some("spent"));
     assert_eq!(status_of(g2_id).as_deref(), Some("withdrawn"));
-    // Someone else's key cannot withdraw: the signature does not verify (denied, 4).
+    // Someone else's key cannot withdraw: the contract checks the holder signature before the
+    // grant's state, so even this spent grant is refused by BAD_SIGNATURE (denied, 4).
     let other_key = dir.join("msp/ServiceCentre/holder2");
     let out = run({
         let mut c = net.cmd("ServiceCentre/holder2");
@@ -345,7 +346,16 @@ fn licence_lifecycle_holder_grants_window_verify_and_audit_through_the_binary() 
         c
     });
     assert!(other_key.is_dir());
-    assert!(matches!(out.status.code(), Some(4) | Some(6)), "{out:?}");
+    assert_exit(&out, 4);
+    assert_eq!(json_err(&out)["error"]["code"], "BAD_SIGNATURE");
+    // The holder's own key on the spent grant: the grant rule refuses (6).
+    let out = run({
+        let mut c = holder();
+        c.args(["grant", "withdraw", &grant_id]);
+        c
+    });
+    assert_exit(&out, 6);
+    assert_eq!(json_err(&out)["error"]["code"], "GRANT_SPENT");
 
     // Usage: the holder's own trail; every use for the regulator's auditor; a clerk may not audit.
     let trail = ok_json(run({
