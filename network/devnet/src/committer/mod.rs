@@ -298,7 +298,7 @@ impl Committer {
         }
         let n = data.data.len();
         set_filter(&mut block, vec![Code::Valid as u8; n]);
-        Ok(self.ledger.commit(&block, &updates)?)
+        Ok(self.ledger.commit_shared(Arc::new(block), &updates)?)
     }
 
     /// Validates a block against the committed state without committing it.
@@ -402,7 +402,7 @@ impl Committer {
     ) -> Result<Arc<CommitEvent>, CommitError> {
         let v = self.validate(&block, pvt)?;
         set_filter(&mut block, v.codes.iter().map(|c| *c as u8).collect());
-        Ok(self.ledger.commit(&block, &v.updates)?)
+        Ok(self.ledger.commit_shared(Arc::new(block), &v.updates)?)
     }
 
     fn private_writes(&self, txid: &str, rw: &TxRwSet, pvt: &PvtDataMap) -> Vec<PvtCollWrites> {
@@ -487,7 +487,13 @@ impl Committer {
         let creator_ok = chdr.channel_id == self.ctx.channel_id
             && !env.signature.is_empty()
             && self.ctx.msps.deserialize(&shdr.creator).is_ok_and(|c| {
-                c.is_valid() && c.identity.verify(&env.payload, &env.signature).is_ok()
+                c.is_valid()
+                    && crate::msp::sigcache::verify(
+                        c.identity.public_key(),
+                        &env.payload,
+                        &env.signature,
+                    )
+                    .is_ok()
             });
         if !creator_ok {
             return Ok(fail(Code::BadCreatorSignature));

@@ -161,7 +161,11 @@ fn validate(
         tracing::warn!(%channel, error = %e, "access denied: identity is not valid");
         return Err(generic());
     }
-    if let Err(e) = creator.identity.verify(&sp.proposal_bytes, &sp.signature) {
+    if let Err(e) = crate::msp::sigcache::verify(
+        creator.identity.public_key(),
+        &sp.proposal_bytes,
+        &sp.signature,
+    ) {
         tracing::warn!(%channel, error = %e, "access denied: creator's signature over the proposal is not valid");
         return Err(generic());
     }

@@ -535,10 +535,21 @@ impl Ledger {
     }
 
     /// Commits `block` (whose metadata the caller has completed) and `updates` atomically and
-    /// durably; see the module docs. The block must extend the chain.
+    /// durably; see the module docs. The block must extend the chain. Copies the block for the
+    /// commit event; [`Ledger::commit_shared`] takes it without a copy.
     pub fn commit(
         &self,
         block: &Block,
+        updates: &BlockUpdates,
+    ) -> Result<Arc<CommitEvent>, LedgerError> {
+        self.commit_shared(Arc::new(block.clone()), updates)
+    }
+
+    /// [`Ledger::commit`] for a block the caller hands over: the commit event shares it rather
+    /// than copying every transaction of a full block.
+    pub fn commit_shared(
+        &self,
+        block: Arc<Block>,
         updates: &BlockUpdates,
     ) -> Result<Arc<CommitEvent>, LedgerError> {
         let header = block.header.as_ref().ok_or(LedgerError::NoHeader)?;
@@ -609,15 +620,16 @@ impl Ledger {
         tip.height = header.number + 1;
         tip.last_header_hash = block::block_header_hash(header);
         drop(tip);
+        let height = header.number + 1;
         let event = Arc::new(CommitEvent {
-            block: Arc::new(block.clone()),
+            block,
             txs: updates
                 .txids
                 .iter()
                 .map(|(t, _, c)| (t.clone(), *c))
                 .collect(),
         });
-        self.inner.height_tx.send_replace(header.number + 1);
+        self.inner.height_tx.send_replace(height);
         // No receivers is fine: nobody is listening yet.
         let _ = self.inner.events.send(event.clone());
         Ok(event)

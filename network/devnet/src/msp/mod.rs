@@ -10,6 +10,7 @@
 //! not an MSP concern (the orderer checks it on Broadcast, see `orderer`).
 
 pub mod policy;
+pub mod sigcache;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};

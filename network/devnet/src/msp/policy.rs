@@ -164,7 +164,7 @@ pub fn verified_identities<'a>(
         if seen.contains(&key) {
             continue;
         }
-        if id.identity.verify(data, signature).is_err() {
+        if super::sigcache::verify(id.identity.public_key(), data, signature).is_err() {
             continue;
         }
         seen.insert(key);

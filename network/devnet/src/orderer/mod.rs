@@ -210,11 +210,13 @@ struct BlockWriter {
 
 impl BlockWriter {
     /// `CreateNextBlock` + `commitBlock`: header, LAST_CONFIG, SIGNATURES, durable append.
-    fn write(&self, batch: Vec<Envelope>) -> Result<Block, OrdererError> {
+    fn write(&self, batch: Vec<Envelope>) -> Result<Arc<Block>, OrdererError> {
         let data = batch.iter().map(|e| e.encode_to_vec()).collect();
         let mut block = new_block(self.ledger.height(), self.ledger.last_header_hash(), data);
         self.add_metadata(&mut block);
-        self.ledger.commit(&block, &BlockUpdates::new())?;
+        let block = Arc::new(block);
+        self.ledger
+            .commit_shared(Arc::clone(&block), &BlockUpdates::new())?;
         Ok(block)
     }
 
@@ -344,7 +346,7 @@ fn run_chain(
             Ok(block) => {
                 for s in sinks {
                     // A worker whose thread ended is caught up when the next block reaches it.
-                    let _ = s.tx.send(block.clone());
+                    let _ = s.tx.send(Block::clone(&block));
                 }
             }
             Err(e) => tracing::error!("[channel: {channel}] writing block: {e}"),

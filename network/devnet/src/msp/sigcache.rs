@@ -1,0 +1,100 @@
+//! A process-wide, bounded memory of ECDSA signature checks that succeeded, shared by every
+//! peer and orderer of the devnet running in this process.
+//!
+//! One transaction's signatures are checked many times over in one devnet: each channel peer
+//! verifies the creator's signature and every endorsement again when it commits the block, the
+//! orderer verifies the creator on Broadcast, and each endorsing peer verifies the same signed
+//! proposal. The ECDSA math is a pure function of (public key, message, signature), so its
+//! answer for the exact same three inputs never changes; this cache remembers that answer.
+//!
+//! Why it is safe:
+//! - The key is the exact input: the signer's uncompressed public point, the SHA-256 of the
+//!   signed message and the signature's bytes, compared in full (no truncated hash of the key).
+//!   A different key, message or signature (a forged one, a high-S twin of a valid one, another
+//!   DER encoding) is a different entry and goes through the full check.
+//! - Only successes are stored, and only from [`PublicKey::verify`], which rejects high-S; a
+//!   signature that fails is checked again every time it is presented.
+//! - Only the math is cached. Whether the identity is known to the channel, chains to its
+//!   roots, is revoked or has expired is decided by the callers on every use, before they ask
+//!   for the signature check.
+//! - It is bounded: two generations of at most [`GENERATION`] entries each; when the current
+//!   one fills up it becomes the previous one and the oldest is dropped, so memory stays fixed
+//!   and recently used entries survive.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+use fabric_common::crypto::{sha256, CryptoError, PublicKey};
+
+/// Entries per generation; two generations are kept (a few MB at most).
+const GENERATION: usize = 32_768;
+
+/// The exact inputs of one successful check: public point, SHA-256 of the message, signature.
+type Entry = ([u8; 65], [u8; 32], Box<[u8]>);
+
+#[derive(Default)]
+struct Generations {
+    current: HashSet<Entry>,
+    previous: HashSet<Entry>,
+}
+
+fn cache() -> &'static Mutex<Generations> {
+    static CACHE: OnceLock<Mutex<Generations>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(Generations::default()))
+}
+
+/// Verifies a DER signature by `key` over `message` (low-S required), as
+/// [`PublicKey::verify`], answering from memory when these exact inputs verified before.
+pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    let entry: Entry = (
+        *key.to_uncompressed(),
+        sha256(message),
+        signature.to_vec().into_boxed_slice(),
+    );
+    {
+        let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
+        if g.current.contains(&entry) {
+            return Ok(());
+        }
+        if g.previous.remove(&entry) {
+            // Still in use: carry it into the current generation so it outlives the old one.
+            insert(&mut g, entry);
+            return Ok(());
+        }
+    }
+    // The check itself runs without the lock so peers verify in parallel.
+    key.verify(message, signature)?;
+    let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
+    insert(&mut g, entry);
+    Ok(())
+}
+
+fn insert(g: &mut Generations, entry: Entry) {
+    if g.current.len() >= GENERATION {
+        g.previous = std::mem::take(&mut g.current);
+    }
+    g.current.insert(entry);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fabric_common::crypto::{Signer, SigningKey};
+
+    #[test]
+    fn repeated_success_and_failures_are_checked_each_time() {
+        let key = SigningKey::generate();
+        let public = key.public_key().clone();
+        let sig = key.sign(b"licence issued").expect("sign");
+        assert!(verify(&public, b"licence issued", &sig).is_ok());
+        // Same inputs again: answered from memory, still a success.
+        assert!(verify(&public, b"licence issued", &sig).is_ok());
+        // Another message with the remembered signature is checked and rejected, repeatedly.
+        for _ in 0..2 {
+            assert!(verify(&public, b"licence revoked", &sig).is_err());
+        }
+        // Another key with the remembered message and signature is rejected too.
+        let other = SigningKey::generate();
+        assert!(verify(other.public_key(), b"licence issued", &sig).is_err());
+    }
+}
