@@ -17,7 +17,8 @@
 //!
 //! Printed per ledger size: committed tx/s, latency p50/p95/p99 (one issue call, endorsement to
 //! commit status), and CPU per transaction (this process's user+system CPU over the run divided by
-//! the committed transactions), CPU by thread, and how long this process's threads were runnable
+//! the committed transactions), bytes written to storage per transaction (`/proc/self/io`), CPU by
+//! thread, and how long this process's threads were runnable
 //! but waiting for a core (other processes on the machine). A ledger level whose import would not
 //! fit in the free disk space (about 40 KB of devnet data per licence) is skipped with a note.
 //! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's
@@ -374,6 +375,17 @@ fn prepopulate(devnet: &Devnet, template: &Template, from: usize, to: usize, blo
     }
 }
 
+/// Bytes this process has caused to be written to storage so far (`/proc/self/io`,
+/// `write_bytes`): block files, databases and their fsyncs, the ledgers' write amplification.
+fn disk_write_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Bytes of the files under `dir` (the devnet's ledgers, crypto material, ...).
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
@@ -471,6 +483,7 @@ struct RunFigures {
     failed: usize,
     elapsed: Duration,
     cpu: Duration,
+    disk_written: u64,
     latencies: Vec<Duration>,
 }
 
@@ -492,6 +505,7 @@ async fn issue_load(
 ) -> RunFigures {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = process_cpu();
+    let disk0 = disk_write_bytes();
     let threads0 = thread_ticks();
     let wait0 = runqueue_wait_ns();
     let started = Instant::now();
@@ -533,6 +547,7 @@ async fn issue_load(
     }
     let elapsed = started.elapsed();
     let cpu = process_cpu().saturating_sub(cpu0);
+    let disk_written = disk_write_bytes().saturating_sub(disk0);
     let threads = thread_shares(&threads0, &thread_ticks(), elapsed);
     let runqueue_wait = Duration::from_nanos(runqueue_wait_ns().saturating_sub(wait0));
     latencies.sort();
@@ -543,6 +558,7 @@ async fn issue_load(
         failed,
         elapsed,
         cpu,
+        disk_written,
         latencies,
     }
 }
@@ -617,7 +633,7 @@ async fn main() {
         template.envelope.len()
     );
     println!(
-        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>8}",
+        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11} {:>8}",
         "on ledger",
         "prepop s",
         "tx/s",
@@ -626,6 +642,7 @@ async fn main() {
         "p95 ms",
         "p99 ms",
         "CPU ms/tx",
+        "disk KB/tx",
         "failed"
     );
     let mut on_ledger = 1usize; // the template
@@ -677,7 +694,7 @@ async fn main() {
         let rate = f.committed as f64 / f.elapsed.as_secs_f64();
         let cpu_per_tx = f.cpu.as_secs_f64() * 1000.0 / f.committed.max(1) as f64;
         println!(
-            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>8}",
+            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>11.1} {:>8}",
             on_ledger,
             prepop.as_secs_f64(),
             rate,
@@ -686,6 +703,7 @@ async fn main() {
             pct(&f.latencies, 0.95),
             pct(&f.latencies, 0.99),
             cpu_per_tx,
+            f.disk_written as f64 / 1e3 / f.committed.max(1) as f64,
             f.failed
         );
         let shares: Vec<String> = f

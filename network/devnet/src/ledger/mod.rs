@@ -1,26 +1,38 @@
 //! The ledger of one peer on one channel: Fabric's `kvledger` (block store, state database,
-//! history database, private data store and txid index) on one redb file.
+//! history database, private data store and txid index). Blocks are appended to block files
+//! (`<name>.blocks/blockfile_NNNNNN`, as Fabric's block file manager keeps them); everything else,
+//! including the index that says which blocks exist and where, is in one redb file.
 //!
 //! # What is durable when
 //!
-//! A block is committed by [`Ledger::commit`] in **one** redb write transaction holding, together:
-//! the block bytes, its txid index entries, the state / private-hash / private updates of its valid
-//! transactions, their history entries, and the savepoint (the block's number). The transaction
-//! is committed with [`redb::Durability::Immediate`], so when `commit` returns `Ok` everything of
-//! that block is on disk (redb fsyncs before returning), and after a crash at any earlier moment
-//! *none* of it is (redb's commit is atomic: the previous commit slot stays the live one).
+//! [`Ledger::commit`] makes a block durable in two steps, in this order:
+//!
+//! 1. the block bytes are appended to the current block file and `fdatasync`ed;
+//! 2. **one** redb write transaction holds, together: the block's index entry (number → file,
+//!    offset, length), its txid index entries, the state / private-hash / private updates of its
+//!    valid transactions, their history entries, and the savepoint (the block's number). It is
+//!    committed with [`redb::Durability::Immediate`] (redb fsyncs before returning).
+//!
+//! The redb commit is the moment the block is on the ledger: when `commit` returns `Ok`,
+//! everything of that block is on disk, and after a crash at any earlier moment the database
+//! holds *none* of it (redb's commit is atomic: the previous commit slot stays the live one).
+//! Because of the order, an index entry never names bytes that are not durable. Bytes of a
+//! block whose redb commit did not happen may remain at the end of a block file; they are on
+//! no index, no reader sees them, and [`Ledger::open`] cuts the files back to the end of the
+//! last indexed block before anything is appended again.
 //!
 //! So blocks and state **cannot disagree by construction**: there is no window in which a block is
-//! stored without its state updates or the reverse, and no replay is ever needed. [`Ledger::open`]
-//! still checks the invariant (savepoint = number of the last stored block) and refuses a store
-//! that breaks it; `tests/ledger_crash.rs` kills a committing process with SIGKILL repeatedly and
-//! checks that every block reported committed is present, the hash chain verifies and the state
-//! equals a replay of the blocks.
+//! indexed without its state updates or the reverse, and no replay is ever needed. [`Ledger::open`]
+//! still checks the invariant (savepoint = number of the last indexed block, block files at least
+//! as long as the index says) and refuses a store that breaks it; `tests/ledger_crash.rs` kills a
+//! committing process with SIGKILL repeatedly and checks that every block reported committed is
+//! present, the hash chain verifies and the state equals a replay of the blocks.
 //!
 //! Notifications ([`Ledger::subscribe`], [`Ledger::watch_height`]) are sent only after the
 //! durable commit, so a Deliver stream or a commit-status waiter never reports a block that a crash
 //! could take back.
 
+mod blockfile;
 mod codec;
 
 pub mod block;
@@ -33,12 +45,15 @@ use std::sync::{Arc, Mutex};
 use fabric_protos::common::Block;
 use fabric_protos::kvrwset::KvrwSet;
 use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use tokio::sync::{broadcast, watch};
 
 pub use rwset::{CollHashedRwSet, NsRwSet, TxRwSet};
 
-const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Where the block files hold each block: number → (file, offset, length).
+const BLOCK_INDEX: TableDefinition<u64, (u32, u64, u64)> = TableDefinition::new("block_index");
+/// Blocks as earlier versions stored them, inside the database; moved to the block files on open.
+const LEGACY_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const TXIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txids");
 const STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("state");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
@@ -60,6 +75,9 @@ pub enum LedgerError {
     /// The database failed (I/O, corruption detected by redb, ...).
     #[error("ledger database: {0}")]
     Db(#[from] redb::Error),
+    /// The block files could not be read or written.
+    #[error("block files: {0}")]
+    Io(#[from] std::io::Error),
     /// A stored record could not be decoded.
     #[error("corrupt ledger record: {0}")]
     Corrupt(String),
@@ -412,13 +430,51 @@ fn apply_key_ops(
     Ok(())
 }
 
+fn loc_from((file, offset, len): (u32, u64, u64)) -> blockfile::BlockLoc {
+    blockfile::BlockLoc { file, offset, len }
+}
+
+fn loc_to(loc: blockfile::BlockLoc) -> (u32, u64, u64) {
+    (loc.file, loc.offset, loc.len)
+}
+
+/// Moves the blocks of a ledger written by an earlier version (inside the database) to the block
+/// files, in one durable database transaction: a crash half-way leaves the old table in place and
+/// unindexed bytes in the files, which the next open cuts off before migrating again.
+fn migrate_legacy_blocks(
+    db: &Database,
+    files: &blockfile::BlockFiles,
+    appender: &mut blockfile::Appender,
+) -> Result<(), LedgerError> {
+    let wtx = db.begin_write()?;
+    if !wtx.list_tables()?.any(|t| t.name() == LEGACY_BLOCKS.name()) {
+        return Ok(());
+    }
+    {
+        let old = wtx.open_table(LEGACY_BLOCKS)?;
+        let mut index = wtx.open_table(BLOCK_INDEX)?;
+        for item in old.iter()? {
+            let (n, bytes) = item?;
+            let bytes = bytes.value();
+            let framed = blockfile::frame(bytes.len(), |b| b.extend_from_slice(bytes));
+            let loc = appender.append(files, &framed, bytes.len())?;
+            index.insert(n.value(), loc_to(loc))?;
+        }
+    }
+    wtx.delete_table(LEGACY_BLOCKS)?;
+    wtx.commit()?;
+    Ok(())
+}
+
 struct Tip {
     height: u64,
     last_header_hash: Vec<u8>,
+    appender: blockfile::Appender,
 }
 
 struct Inner {
     db: Database,
+    files: Arc<blockfile::BlockFiles>,
     channel: String,
     tip: Mutex<Tip>,
     height_tx: watch::Sender<u64>,
@@ -453,12 +509,13 @@ impl Ledger {
         channel: &str,
         cache_bytes: usize,
     ) -> Result<Self, LedgerError> {
+        let path = path.as_ref();
         let db = Database::builder()
             .set_cache_size(cache_bytes)
-            .create(path.as_ref())?;
+            .create(path)?;
         {
             let wtx = db.begin_write()?;
-            wtx.open_table(BLOCKS)?;
+            wtx.open_table(BLOCK_INDEX)?;
             wtx.open_table(TXIDS)?;
             wtx.open_table(STATE)?;
             wtx.open_table(HISTORY)?;
@@ -467,16 +524,27 @@ impl Ledger {
             wtx.open_table(META)?;
             wtx.commit()?;
         }
+        let last_loc = {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(BLOCK_INDEX)?;
+            let last = index.last()?.map(|(_, loc)| loc_from(loc.value()));
+            last
+        };
+        let (files, mut appender) =
+            blockfile::BlockFiles::recover(blockfile::dir_for(path), last_loc)?;
+        migrate_legacy_blocks(&db, &files, &mut appender)?;
         let (height, last_header_hash) = {
             let rtx = db.begin_read()?;
-            let blocks = rtx.open_table(BLOCKS)?;
+            let index = rtx.open_table(BLOCK_INDEX)?;
             let meta = rtx.open_table(META)?;
             let savepoint = meta.get(SAVEPOINT)?.map(|g| g.value());
-            let last = blocks.last()?.map(|(n, b)| (n.value(), b.value().to_vec()));
+            let last = index
+                .last()?
+                .map(|(n, loc)| (n.value(), loc_from(loc.value())));
             match (savepoint, last) {
                 (None, None) => (0, Vec::new()),
-                (Some(sp), Some((num, bytes))) if sp == num => {
-                    let b = Block::decode(bytes.as_slice())?;
+                (Some(sp), Some((num, loc))) if sp == num => {
+                    let b = Block::decode(files.read(loc)?.as_slice())?;
                     let h = b.header.ok_or(LedgerError::NoHeader)?;
                     (sp + 1, block::block_header_hash(&h))
                 }
@@ -493,10 +561,12 @@ impl Ledger {
         Ok(Ledger {
             inner: Arc::new(Inner {
                 db,
+                files: Arc::new(files),
                 channel: channel.to_string(),
                 tip: Mutex::new(Tip {
                     height,
                     last_header_hash,
+                    appender,
                 }),
                 height_tx,
                 events,
@@ -563,17 +633,58 @@ impl Ledger {
         if header.number > 0 && header.previous_hash != tip.last_header_hash {
             return Err(LedgerError::BrokenChain(header.number));
         }
-        let bytes = block.encode_to_vec();
+        // 1. The block bytes, durable in the block file before anything indexes them.
+        let block_len = block.encoded_len();
+        let framed = blockfile::frame(block_len, |b| {
+            block.encode(b).expect("a Vec grows as needed");
+        });
+        let loc = tip.appender.append(&self.inner.files, &framed, block_len)?;
+        drop(framed);
+        // 2. Index, state, history and savepoint in one durable database transaction.
+        match self.commit_index(header.number, loc, updates) {
+            Ok(()) => {}
+            Err(e) => {
+                // Unindexed, so not on the ledger: cut it off so a retry appends in its place.
+                tip.appender.undo(loc);
+                return Err(e);
+            }
+        }
+        tip.height = header.number + 1;
+        tip.last_header_hash = block::block_header_hash(header);
+        drop(tip);
+        let height = header.number + 1;
+        let event = Arc::new(CommitEvent {
+            block,
+            txs: updates
+                .txids
+                .iter()
+                .map(|(t, _, c)| (t.clone(), *c))
+                .collect(),
+        });
+        self.inner.height_tx.send_replace(height);
+        // No receivers is fine: nobody is listening yet.
+        let _ = self.inner.events.send(event.clone());
+        Ok(event)
+    }
+
+    /// The database half of a commit: block `number`'s index entry (`loc`), its txid index
+    /// entries, the state, private and history updates, and the savepoint, committed durably.
+    fn commit_index(
+        &self,
+        number: u64,
+        loc: blockfile::BlockLoc,
+        updates: &BlockUpdates,
+    ) -> Result<(), LedgerError> {
         let mut wtx = self.inner.db.begin_write()?;
         wtx.set_durability(redb::Durability::Immediate)?;
         {
-            let mut blocks = wtx.open_table(BLOCKS)?;
-            blocks.insert(header.number, bytes.as_slice())?;
+            let mut index = wtx.open_table(BLOCK_INDEX)?;
+            index.insert(number, loc_to(loc))?;
             let mut txids = wtx.open_table(TXIDS)?;
             for (txid, tx, code) in updates.txids.iter().filter(|t| !t.0.is_empty()) {
                 // The first occurrence of a txid is the one Fabric's index answers with.
                 if txids.get(txid.as_str())?.is_none() {
-                    let loc = codec::encode_tx_loc(header.number, *tx, *code as u8);
+                    let loc = codec::encode_tx_loc(number, *tx, *code as u8);
                     txids.insert(txid.as_str(), loc.as_slice())?;
                 }
             }
@@ -614,25 +725,10 @@ impl Ledger {
                 }
             }
             let mut meta = wtx.open_table(META)?;
-            meta.insert(SAVEPOINT, header.number)?;
+            meta.insert(SAVEPOINT, number)?;
         }
         wtx.commit()?;
-        tip.height = header.number + 1;
-        tip.last_header_hash = block::block_header_hash(header);
-        drop(tip);
-        let height = header.number + 1;
-        let event = Arc::new(CommitEvent {
-            block,
-            txs: updates
-                .txids
-                .iter()
-                .map(|(t, _, c)| (t.clone(), *c))
-                .collect(),
-        });
-        self.inner.height_tx.send_replace(height);
-        // No receivers is fine: nobody is listening yet.
-        let _ = self.inner.events.send(event.clone());
-        Ok(event)
+        Ok(())
     }
 
     /// A consistent read view of everything committed so far (Fabric's query executor / tx
@@ -640,6 +736,7 @@ impl Ledger {
     pub fn snapshot(&self) -> Result<Snapshot, LedgerError> {
         Ok(Snapshot {
             rtx: self.inner.db.begin_read()?,
+            files: Arc::clone(&self.inner.files),
         })
     }
 
@@ -667,6 +764,7 @@ impl Ledger {
 /// A consistent read view of a ledger (a redb read transaction).
 pub struct Snapshot {
     rtx: redb::ReadTransaction,
+    files: Arc<blockfile::BlockFiles>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -707,21 +805,24 @@ pub const MAX_UNICODE_RUNE: char = '\u{10FFFF}';
 impl Snapshot {
     /// The serialized block `number`, if stored.
     pub fn block_bytes(&self, number: u64) -> Result<Option<Vec<u8>>, LedgerError> {
-        let t = self.rtx.open_table(BLOCKS)?;
-        Ok(t.get(number)?.map(|g| g.value().to_vec()))
+        let t = self.rtx.open_table(BLOCK_INDEX)?;
+        let Some(loc) = t.get(number)?.map(|g| loc_from(g.value())) else {
+            return Ok(None);
+        };
+        // Indexed in this snapshot, so durable in the file before the index entry was committed.
+        Ok(Some(self.files.read(loc)?))
     }
 
     /// Block `number`, if stored.
     pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
-        let t = self.rtx.open_table(BLOCKS)?;
-        let g = t.get(number)?;
-        g.map(|g| Block::decode(g.value()).map_err(LedgerError::from))
+        self.block_bytes(number)?
+            .map(|b| Block::decode(b.as_slice()).map_err(LedgerError::from))
             .transpose()
     }
 
     /// Number of blocks visible in this snapshot.
     pub fn height(&self) -> Result<u64, LedgerError> {
-        let t = self.rtx.open_table(BLOCKS)?;
+        let t = self.rtx.open_table(BLOCK_INDEX)?;
         let last = t.last()?.map(|(k, _)| k.value());
         Ok(last.map_or(0, |n| n + 1))
     }
@@ -917,5 +1018,49 @@ impl Snapshot {
             ));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_stored_inside_the_database_by_earlier_versions_move_to_the_block_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("old.redb");
+        let b0 = block::new_block(0, Vec::new(), vec![b"genesis".to_vec()]);
+        let b1 = block::new_block(
+            1,
+            block::block_header_hash(b0.header.as_ref().unwrap()),
+            vec![b"tx".to_vec()],
+        );
+        {
+            let db = Database::create(&path).unwrap();
+            let wtx = db.begin_write().unwrap();
+            {
+                let mut t = wtx.open_table(LEGACY_BLOCKS).unwrap();
+                t.insert(0, b0.encode_to_vec().as_slice()).unwrap();
+                t.insert(1, b1.encode_to_vec().as_slice()).unwrap();
+                wtx.open_table(META).unwrap().insert(SAVEPOINT, 1).unwrap();
+            }
+            wtx.commit().unwrap();
+        }
+        let l = Ledger::open(&path, "ch").unwrap();
+        assert_eq!(l.height(), 2);
+        assert_eq!(
+            l.last_header_hash(),
+            block::block_header_hash(b1.header.as_ref().unwrap())
+        );
+        assert_eq!(l.block_bytes(0).unwrap().unwrap(), b0.encode_to_vec());
+        assert_eq!(l.block(1).unwrap().unwrap(), b1);
+        let rtx = l.inner.db.begin_read().unwrap();
+        assert!(!rtx.list_tables().unwrap().any(|t| t.name() == "blocks"));
+        drop(rtx);
+        drop(l);
+        // Reopening finds nothing left to move and the same chain.
+        let l = Ledger::open(&path, "ch").unwrap();
+        assert_eq!(l.height(), 2);
+        assert_eq!(l.block(0).unwrap().unwrap(), b0);
     }
 }
