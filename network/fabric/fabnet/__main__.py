@@ -15,6 +15,7 @@ from pathlib import Path
 from . import compose, network, topology
 from .crypto import Layout
 from .deploy import TLS_MODES, Deployer, resolve_cc_cmd
+from .proc import wait_gone
 
 COMMANDS = {
     "up": "generate crypto and configs, start CAs, orderers and peers, create and join channels",
@@ -26,6 +27,8 @@ COMMANDS = {
     "compose": "print (or --out) the docker compose file for the topology",
     "env": "print the environment for the peer CLI acting as a user of an org",
     "peer": "run the peer CLI as a user of an org: network.sh peer --org ORG -- <peer args>",
+    "watch": "wait until process --pid exits, then bring the network down (`up --watch-pid` "
+             "starts it)",
 }
 
 
@@ -50,6 +53,17 @@ def parser(repo: Path) -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     for name, help_ in COMMANDS.items():
         sp = sub.add_parser(name, parents=[common], help=help_, description=help_)
+        if name == "up":
+            sp.add_argument("--watch-pid", type=int,
+                            default=(int(os.environ["ELICENSE_FABRIC_WATCH_PID"])
+                                     if os.environ.get("ELICENSE_FABRIC_WATCH_PID") else None),
+                            help="bring the network down when this process exits (e.g. the "
+                                 "test or script that started it)")
+        if name == "watch":
+            sp.add_argument("--pid", type=int, required=True)
+            sp.add_argument("--start-time", default=None,
+                            help="the process's start time (/proc/PID/stat field 22), so a "
+                                 "reused PID is not mistaken for it")
         if name == "down":
             sp.add_argument("--purge", action="store_true", help="also delete the data dir")
         if name == "deploy":
@@ -104,6 +118,11 @@ def run(args, repo: Path) -> int:
         return 0
 
     data = Path(args.data_dir).resolve()
+    if cmd == "watch":
+        wait_gone(args.pid, args.start_time)
+        if not (data / network.STATE).exists():
+            return 0
+        network.log(f"process {args.pid} is gone: bringing the network in {data} down")
     if cmd != "up" and not (data / network.STATE).exists():
         if cmd == "down":
             network.log(f"no network in {data}")
@@ -111,7 +130,7 @@ def run(args, repo: Path) -> int:
         print(f"error: no network in {data} (run `network.sh up` first)", file=sys.stderr)
         return 1
     net = network.load_network(args, repo, creating=(cmd == "up"))
-    if cmd in ("up", "down", "channels", "deploy", "enroll"):
+    if cmd in ("up", "down", "channels", "deploy", "enroll", "watch"):
         # one changing command at a time per network
         net.data.mkdir(parents=True, exist_ok=True)
         lock = open(net.data / ".lock", "w")
@@ -122,14 +141,14 @@ def run(args, repo: Path) -> int:
             fcntl.flock(lock, fcntl.LOCK_EX)
 
     if cmd == "up":
-        net.up()
+        net.up(args.watch_pid)
         print(f"network up in {net.timings[-1][1]:.1f}s: {len(net.topo.orgs)} orgs, "
               f"{len(net.topo.orderers())} orderers, channels "
               f"{', '.join(c.name for c in net.topo.channels)}; data dir {net.data}")
         print(f"profiles: {net.data / 'profiles'}   MSPs: {net.data / 'msp'}")
         return 0
-    if cmd == "down":
-        left = net.down(args.purge)
+    if cmd in ("down", "watch"):
+        left = net.down(getattr(args, "purge", False))
         return 1 if left else 0
     if cmd == "channels":
         net.channels()

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from . import compose, configs, crypto, profiles, topology
 from .crypto import Layout
-from .proc import Procs, port_free, wait_port
+from .proc import Procs, port_free, process_start_time, wait_port
 from .topology import Channel, Node, Topology
 
 STATE = "network.json"
+# the tracked process that brings the network down when the process that asked for it exits
+WATCHDOG = "watchdog"
 # Fabric's default log format without the terminal colours (the logs are files)
 LOG_FORMAT = "%{time:2006-01-02 15:04:05.000 MST} [%{module}] %{shortfunc} -> %{level:.4s} " \
     "%{id:03x} %{message}"
@@ -321,11 +323,22 @@ class Network:
         t0 = time.time()
 
         def join_orderer(o: Node) -> None:
-            have = {c["name"] for c in self.orderer_channels(o)}
+            # the channel participation API listens a moment after the operations endpoint
+            # reports healthy; until it answers, what the orderer has joined is unknown
+            listing = self._osn_json(o)
+            deadline = time.time() + 30
+            while listing is None and time.time() < deadline:
+                time.sleep(0.2)
+                listing = self._osn_json(o)
+            have = {c["name"] for c in (listing or {}).get("channels") or []}
             for ch in self.topo.channels:
                 if ch.name not in have:
-                    self.osnadmin(o, "join", "--channelID", ch.name,
-                                  "--config-block", str(self.channel_block(ch)))
+                    r = self.osnadmin(o, "join", "--channelID", ch.name,
+                                      "--config-block", str(self.channel_block(ch)), check=False)
+                    # a restarted orderer may not list a channel yet that it has joined before
+                    if r.returncode != 0 and "already exists" not in r.stdout + r.stderr:
+                        raise RuntimeError(f"osnadmin channel join {ch.name} on {o.name} failed:"
+                                           f" {(r.stderr or r.stdout).strip()[-1000:]}")
 
         with ThreadPoolExecutor(max_workers=3) as ex:
             list(ex.map(join_orderer, self.topo.orderers()))
@@ -334,11 +347,20 @@ class Network:
         t0 = time.time()
 
         def join_peer(p: Node) -> None:
-            have = self.peer_channels(p) or []
+            # right after a (re)start the peer may refuse to list its channels for a moment
+            have = self.peer_channels(p)
+            deadline = time.time() + 30
+            while have is None and time.time() < deadline:
+                time.sleep(0.2)
+                have = self.peer_channels(p)
             for ch in self.topo.channels_of(p.org):
-                if ch.name not in have:
-                    self.run([self.fabric.exe("peer"), "channel", "join", "-b",
-                              str(self.channel_block(ch))], env=self.peer_env(p))
+                if ch.name in (have or []):
+                    continue
+                r = self.run([self.fabric.exe("peer"), "channel", "join", "-b",
+                              str(self.channel_block(ch))], env=self.peer_env(p), check=False)
+                if r.returncode != 0 and "already exists" not in r.stdout + r.stderr:
+                    raise RuntimeError(f"peer channel join {ch.name} on {p.name} failed: "
+                                       f"{(r.stderr or r.stdout).strip()[-1000:]}")
 
         with ThreadPoolExecutor(max_workers=4) as ex:
             list(ex.map(join_peer, self.topo.peers()))
@@ -416,7 +438,7 @@ class Network:
 
     # ------------------------------------------------------------------ commands
 
-    def up(self) -> None:
+    def up(self, watch_pid: int | None = None) -> None:
         t_all = time.time()
         running = [n for n in self.all_proc_names() if self.procs.alive(n)]
         if self.mode == "native" and not running:
@@ -425,6 +447,8 @@ class Network:
                 raise SystemExit(f"error: ports in use on 127.0.0.1: {busy[:10]} "
                                  f"(choose another --port-base)")
         self.save_state()
+        if watch_pid is not None:
+            self.start_watchdog(watch_pid)
         self.generate()
         try:
             self.start_cas()
@@ -442,6 +466,23 @@ class Network:
                 f"to stop them; logs are in {self.procs.log_dir}")
             raise
         self.timed("network up", t_all)
+
+    def start_watchdog(self, pid: int) -> None:
+        """Starts (or replaces) the tracked `watchdog` process, which brings the network down
+        once process `pid` exits: a test or script that is killed before it can run `down`
+        leaves no Fabric process behind. Started before any node, so a kill during `up` is
+        covered too."""
+        start_time = process_start_time(pid)
+        if start_time is None:
+            raise SystemExit(f"error: --watch-pid {pid}: no such process")
+        self.procs.stop_all([WATCHDOG])
+        argv = [sys.executable, "-m", "fabnet", "watch", "--pid", str(pid),
+                "--start-time", start_time, "--data-dir", str(self.data)]
+        env = dict(os.environ)
+        env["ELICENSE_REPO"] = str(self.repo)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+        self.procs.start(WATCHDOG, argv, env, role="watchdog")
+        log(f"watchdog: the network goes down when process {pid} exits")
 
     def restart_chaincode_servers(self) -> None:
         """After a restart of a network that had chaincode deployed: start the chaincode servers
@@ -478,6 +519,11 @@ class Network:
 
     def down(self, purge: bool) -> list[str]:
         names = self.procs.names()
+        me = self.procs.alive(WATCHDOG)
+        if me == os.getpid():
+            # the watchdog itself brings the network down: it stops everything else, then
+            # forgets its own record and exits
+            names.remove(WATCHDOG)
         if self.mode == "docker":
             try:
                 compose.down(self)
@@ -488,6 +534,8 @@ class Network:
             log(f"still running: {', '.join(left)}")
         else:
             log(f"stopped {len(names)} processes")
+        if me == os.getpid():
+            self.procs.pid_file(WATCHDOG).unlink(missing_ok=True)
         if purge and not left:
             shutil.rmtree(self.data)
             log(f"removed {self.data}")
@@ -495,7 +543,8 @@ class Network:
 
     def status(self) -> dict:
         procs = []
-        for n in self.all_proc_names():
+        extra = [WATCHDOG] if self.procs.record(WATCHDOG) else []
+        for n in self.all_proc_names() + extra:
             rec = self.procs.record(n) or {}
             pid = self.procs.alive(n)
             procs.append({"name": n, "role": rec.get("role", ""), "pid": pid or rec.get("pid"),

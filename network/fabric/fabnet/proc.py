@@ -114,6 +114,21 @@ class Procs:
         return left
 
 
+def process_start_time(pid: int) -> str | None:
+    """The start time of a running process (clock ticks since boot), None when it is gone."""
+    return _start_time(pid)
+
+
+def wait_gone(pid: int, start_time: str | None, interval: float = 0.5) -> None:
+    """Returns once process `pid` (the one that started at `start_time`) has exited. A PID the
+    kernel reused for another process counts as gone."""
+    while True:
+        st = _start_time(pid)
+        if st is None or (start_time is not None and st != start_time):
+            return
+        time.sleep(interval)
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import tarfile
 import tempfile
 import unittest
@@ -177,3 +178,49 @@ class PackageTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class WatchdogTest(unittest.TestCase):
+    """`up --watch-pid`: the network goes down once the process that started it is gone."""
+
+    def test_wait_gone_returns_only_after_the_owner_exits(self):
+        import subprocess
+        import threading
+
+        from fabnet import proc
+
+        owner = subprocess.Popen(["sleep", "60"])
+        try:
+            st = proc.process_start_time(owner.pid)
+            self.assertIsNotNone(st)
+            done = threading.Event()
+            t = threading.Thread(target=lambda: (proc.wait_gone(owner.pid, st, 0.05), done.set()))
+            t.start()
+            self.assertFalse(done.wait(0.5), "the owner is still running")
+            owner.kill()
+            owner.wait()
+            self.assertTrue(done.wait(10), "wait_gone noticed the owner's exit")
+            t.join()
+        finally:
+            owner.kill()
+        # a PID now used by another process (other start time) counts as gone
+        proc.wait_gone(os.getpid(), "0", 0.05)
+
+    def test_watchdog_down_stops_the_nodes_and_forgets_itself(self):
+        from fabnet import network, proc
+
+        with tempfile.TemporaryDirectory() as d:
+            data = Path(d)
+            topo = topology.load(TOPOLOGY, channels="police-service")
+            net = network.Network(data, topo, "native", None, REPO)
+            node = net.procs.start("peer0.test", ["sleep", "60"], dict(os.environ))
+            # this process plays the watchdog that brings the network down
+            net.procs.pid_dir.mkdir(parents=True, exist_ok=True)
+            net.procs.pid_file(network.WATCHDOG).write_text(json.dumps({
+                "pid": os.getpid(), "start_time": proc.process_start_time(os.getpid()),
+                "role": "watchdog"}))
+            self.assertEqual(net.procs.alive("peer0.test"), node)
+            left = net.down(purge=False)
+            self.assertEqual(left, [])
+            self.assertIsNone(net.procs.alive("peer0.test"))
+            self.assertEqual(net.procs.names(), [], "no PID file is left, the watchdog's neither")
