@@ -1,6 +1,7 @@
 //! A real Fabric network for a test: `network/fabric/network.sh` in native mode on a temporary
 //! data dir and a free block of ports, stopped by `Drop` whatever happens (`network.sh down`
-//! stops exactly the processes it recorded).
+//! stops exactly the processes it recorded) and, should the test process be killed first, by
+//! the network's watchdog once the test process is gone.
 //!
 //! Besides the script's own commands, [`FabricNetwork::define_ccaas`] defines a CCaaS chaincode
 //! whose server runs elsewhere (in the test process) with the `peer lifecycle` commands: package,
@@ -65,7 +66,36 @@ impl FabricNetwork {
             fabric_bin,
         };
         let base = free_port_base().to_string();
-        net.run(&["up", "--channels", channel, "--port-base", &base]);
+        let me = std::process::id().to_string();
+        // The watchdog brings the network down even when this test process is killed before
+        // its `Drop` can run (a nextest timeout, Ctrl-C).
+        net.run(&[
+            "up",
+            "--channels",
+            channel,
+            "--port-base",
+            &base,
+            "--watch-pid",
+            &me,
+        ]);
+        Some(net)
+    }
+
+    /// Brings up the reduced network of `channel` and deploys our `elicense-chaincode` binary
+    /// on it as CCaaS with mutual TLS (definition sequence 1); prints how long that took.
+    pub fn up_with_elicense(channel: &str, tag: &str) -> Option<FabricNetwork> {
+        let started = std::time::Instant::now();
+        let net = FabricNetwork::up(channel, tag)?;
+        let chaincode = chaincode_binary().display().to_string();
+        let deployed = text(&net.run(&["deploy", "--cc-cmd", &chaincode, "--cc-tls", "mtls"]));
+        assert!(
+            deployed.contains(&format!("{channel}: committed elicense v1.0 sequence 1")),
+            "{deployed}"
+        );
+        eprintln!(
+            "network up and elicense-chaincode deployed (CCaaS, mTLS): {:.1?}",
+            started.elapsed()
+        );
         Some(net)
     }
 

@@ -26,7 +26,7 @@ use elicense_model::{
     VerifyOutcome, VerifyRequest, VerifyResult, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
     TRANSIENT_PRESENTATION,
 };
-use elicense_tests::fabric_net::{chaincode_binary, text, FabricNetwork};
+use elicense_tests::fabric_net::FabricNetwork;
 use fabric_client::ca::{
     CaClient, CaError, EnrollmentRequest, MspWriteOptions, ReenrollmentRequest,
     RegistrationRequest, RevocationRequest,
@@ -75,19 +75,9 @@ fn role_in(cert_pem: &[u8]) -> Option<String> {
 #[test]
 fn ca_client_on_the_real_network_registers_a_clerk_the_chaincode_honours() {
     let started = Instant::now();
-    let Some(net) = FabricNetwork::up(CHANNEL, "ca-attributes") else {
+    let Some(net) = FabricNetwork::up_with_elicense(CHANNEL, "ca-attributes") else {
         return;
     };
-    let chaincode = chaincode_binary().display().to_string();
-    let deployed = text(&net.run(&["deploy", "--cc-cmd", &chaincode, "--cc-tls", "mtls"]));
-    assert!(
-        deployed.contains(&format!("{CHANNEL}: committed {CHAINCODE} v1.0 sequence 1")),
-        "{deployed}"
-    );
-    eprintln!(
-        "network up and elicense deployed: {:.1?}",
-        started.elapsed()
-    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

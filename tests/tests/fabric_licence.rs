@@ -15,8 +15,6 @@
 //! Needs Fabric's binaries (`FABRIC_BIN` or `../shared/fabric`); skips without them, fails in CI.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use elicense_model::{
@@ -27,12 +25,10 @@ use elicense_model::{
     VerifyOutcome, VerifyRequest, VerifyResult, Withdrawal, TRANSIENT_CODE_SALT, TRANSIENT_LICENCE,
     TRANSIENT_PRESENTATION,
 };
-use elicense_tests::{fabric_bin, free_port, repo_root, skip_or_fail};
-use fabric_client::gateway::{
-    BlockEventsKind, Connection, ConnectionOptions, DeliverEvent, Endpoint, EventsOptions,
-    GatewayOptions,
-};
-use fabric_client::{msp, Gateway, GatewayError};
+use elicense_tests::fabric_net::FabricNetwork;
+use elicense_tests::repo_root;
+use fabric_client::gateway::{BlockEventsKind, DeliverEvent, EventsOptions};
+use fabric_client::{Gateway, GatewayError};
 use fabric_common::crypto::SigningKey;
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -41,138 +37,6 @@ const CHANNEL: &str = "police-service";
 const CHAINCODE: &str = "elicense";
 const MATTER: &str = "SC-0001";
 const DAY: i64 = 86_400;
-
-fn script() -> PathBuf {
-    repo_root().join("network/fabric/network.sh")
-}
-
-/// The network brought up by the test; `Drop` always runs `network.sh down` (also on failure).
-struct TestNetwork {
-    data: PathBuf,
-    fabric_bin: PathBuf,
-}
-
-impl TestNetwork {
-    fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new("bash")
-            .arg(script())
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .env("FABRIC_BIN", &self.fabric_bin)
-            .output()
-            .expect("running network.sh");
-        if !out.status.success() {
-            panic!(
-                "network.sh {} failed ({}):\n{}{}\nlogs in {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                self.data.join("logs").display()
-            );
-        }
-        out
-    }
-
-    /// A Gateway to `org`'s first peer on behalf of `user` (MSP directory from the Fabric CA
-    /// enrolment, peer URL and TLS CA from the generated connection profile).
-    fn gateway(&self, org: &str, user: &str) -> Gateway {
-        let profile = fabric_client::profile::ConnectionProfile::from_file(
-            self.data.join(format!("profiles/{org}.json")),
-        )
-        .expect("connection profile");
-        let msp_id = profile.msp_id(org).expect("msp id").to_owned();
-        let peer = profile
-            .organization_peers(org)
-            .expect("peers")
-            .into_iter()
-            .next()
-            .expect("a peer");
-        let mut endpoint = Endpoint::new(peer.url.clone());
-        for pem in &peer.tls_ca_pems {
-            endpoint = endpoint.tls_root(pem.clone());
-        }
-        let signing =
-            msp::load_signing_identity(&msp_id, self.data.join(format!("msp/{org}/{user}")))
-                .unwrap_or_else(|e| panic!("MSP of {user}@{org}: {e}"));
-        let connection =
-            Connection::new(vec![endpoint], &ConnectionOptions::default()).expect("connection");
-        Gateway::for_signing_identity(connection, &signing, GatewayOptions::default())
-    }
-}
-
-impl Drop for TestNetwork {
-    fn drop(&mut self) {
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("down")
-            .arg("--data-dir")
-            .arg(&self.data)
-            .env("FABRIC_BIN", &self.fabric_bin)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                if std::thread::panicking() {
-                    eprintln!("network data (logs) kept in {}", self.data.display());
-                } else {
-                    let _ = std::fs::remove_dir_all(&self.data);
-                }
-            }
-            Ok(o) => eprintln!(
-                "network.sh down failed: {}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => eprintln!("network.sh down could not run: {e}"),
-        }
-    }
-}
-
-/// A port base whose block of 800 ports is free on 127.0.0.1 right now.
-fn free_port_base() -> u16 {
-    for _ in 0..50 {
-        let base = 20_000 + (free_port() % 400) * 100;
-        if (base..base + 800).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free block of 800 ports on 127.0.0.1");
-}
-
-/// The `elicense-chaincode` binary of this build (the workspace build puts it next to the test's
-/// `deps` directory); built with cargo when it is not there.
-fn chaincode_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("elicense-chaincode");
-    if bin.is_file() {
-        return bin;
-    }
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "-p",
-        "elicense-chaincode",
-        "--bin",
-        "elicense-chaincode",
-    ])
-    .current_dir(repo_root());
-    if release {
-        cmd.arg("--release");
-    }
-    if let Some(target) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    let status = cmd.status().expect("running cargo build");
-    assert!(status.success(), "building elicense-chaincode failed");
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
-}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -241,40 +105,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn licence_story_on_real_fabric() {
-    let Some(fabric) = fabric_bin() else {
-        skip_or_fail("Fabric binaries (FABRIC_BIN or ../shared/fabric/install.sh)");
+    let started = Instant::now();
+    let Some(net) = FabricNetwork::up_with_elicense(CHANNEL, "licence") else {
         return;
     };
-    let started = Instant::now();
-    let chaincode = chaincode_binary();
-    let stamp = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    let net = TestNetwork {
-        data: std::env::temp_dir().join(format!(
-            "elicense-fabric-licence-{}-{stamp}",
-            std::process::id()
-        )),
-        fabric_bin: fabric,
-    };
-    let base = free_port_base().to_string();
-    let t0 = Instant::now();
-    net.run(&["up", "--channels", CHANNEL, "--port-base", &base]);
-    let up_time = t0.elapsed();
-    let t0 = Instant::now();
-    let cc_cmd = chaincode.display().to_string();
-    let deployed = net.run(&["deploy", "--cc-cmd", &cc_cmd, "--cc-tls", "mtls"]);
-    let deploy_time = t0.elapsed();
-    let deployed = String::from_utf8_lossy(&deployed.stdout).into_owned()
-        + &String::from_utf8_lossy(&deployed.stderr);
-    assert!(
-        deployed.contains(&format!("{CHANNEL}: committed elicense v1.0 sequence 1")),
-        "{deployed}"
-    );
-    eprintln!(
-        "network up {up_time:.1?}, elicense-chaincode deployed (CCaaS, mTLS) {deploy_time:.1?}"
-    );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -286,7 +120,7 @@ fn licence_story_on_real_fabric() {
     eprintln!("whole test {:.1?}", started.elapsed());
 }
 
-async fn story(net: &TestNetwork) {
+async fn story(net: &FabricNetwork) {
     let regulator = net.gateway("Regulator", "Admin");
     let issuer = net.gateway("PublicSecurity", "issuer1");
     let holder_app = net.gateway("ServiceCentre", "holder1");

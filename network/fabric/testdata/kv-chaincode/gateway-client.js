@@ -7,29 +7,14 @@
 //
 //   node gateway-client.js <data-dir> <org> <user> <channel> <key> <value>
 
-const fs = require('fs');
-const path = require('path');
-const crypto = require('crypto');
-const grpc = require('@grpc/grpc-js');
-const { connect, signers } = require('@hyperledger/fabric-gateway');
+const { gatewayFor } = require('./profile-gateway');
 
 async function main() {
     const [dataDir, org, user, channel, key, value] = process.argv.slice(2);
     if (!value) {
         throw new Error('usage: gateway-client.js <data-dir> <org> <user> <channel> <key> <value>');
     }
-    const profile = JSON.parse(fs.readFileSync(path.join(dataDir, 'profiles', `${org}.json`)));
-    const orgInfo = profile.organizations[profile.client.organization];
-    const peer = profile.peers[orgInfo.peers[0]];
-    const target = new URL(peer.url).host;
-    const client = new grpc.Client(target, grpc.credentials.createSsl(Buffer.from(peer.tlsCACerts.pem)));
-    const msp = path.join(dataDir, 'msp', org, user);
-    const gateway = connect({
-        client,
-        identity: { mspId: orgInfo.mspid, credentials: fs.readFileSync(path.join(msp, 'signcerts', 'cert.pem')) },
-        signer: signers.newPrivateKeySigner(
-            crypto.createPrivateKey(fs.readFileSync(path.join(msp, 'keystore', 'priv_sk')))),
-    });
+    const { gateway, client, target } = gatewayFor(dataDir, org, user);
     const out = { target };
     try {
         const contract = gateway.getNetwork(channel).getContract('elicense');
