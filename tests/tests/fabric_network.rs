@@ -154,6 +154,30 @@ fn pid_alive(pid: u64) -> bool {
     }
 }
 
+/// The process a restarted network is watching; killed when the test ends, whatever happens.
+struct Owner(std::process::Child);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The PIDs of every process `status --json` reports as started, each asserted to be up.
+fn running_pids(st: &Value) -> BTreeSet<u64> {
+    st["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter(|p| p["role"] != "")
+        .map(|p| {
+            assert_eq!(p["up"], true, "{p}");
+            p["pid"].as_u64().expect("pid")
+        })
+        .collect()
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -285,6 +309,46 @@ fn reduced_network_up_deploy_invoke_query_down() {
     );
     let again = text(&net.run(&["deploy", "--cc-cmd", &cc_cmd]));
     assert!(again.contains(&format!("{CHANNEL}: unchanged")), "{again}");
+
+    // ---- a changed definition (peers now dial the chaincode servers with server-side TLS only:
+    // new packages, new package IDs) is approved by every member and committed as sequence 2;
+    // the servers restart with the new package IDs
+    let changed = text(&net.run(&["deploy", "--cc-cmd", &cc_cmd, "--cc-tls", "tls"]));
+    assert!(
+        changed.contains(&format!("{CHANNEL}: committed elicense v1.0 sequence 2")),
+        "{changed}"
+    );
+    let committed = net.peer(
+        "Regulator",
+        "Admin",
+        &[
+            "lifecycle",
+            "chaincode",
+            "querycommitted",
+            "-C",
+            CHANNEL,
+            "-n",
+            "elicense",
+            "-O",
+            "json",
+        ],
+    );
+    assert!(committed.status.success(), "{}", text(&committed));
+    let committed: Value = serde_json::from_slice(&committed.stdout).expect("querycommitted JSON");
+    assert_eq!(committed["sequence"], 2, "{committed}");
+    assert_eq!(committed["version"], "1.0", "{committed}");
+    for org in MEMBERS {
+        assert_eq!(
+            committed["approvals"][format!("{org}MSP")],
+            true,
+            "{org} approved sequence 2: {committed}"
+        );
+    }
+    let again = text(&net.run(&["deploy", "--cc-cmd", &cc_cmd, "--cc-tls", "tls"]));
+    assert!(
+        again.contains(&format!("{CHANNEL}: unchanged (elicense v1.0 sequence 2)")),
+        "{again}"
+    );
 
     // ---- invoke through a real peer with the peer CLI, waiting for the commit event
     let env = net.peer_env("PublicSecurity", "issuer1");
@@ -425,19 +489,11 @@ fn reduced_network_up_deploy_invoke_query_down() {
             .expect("chaincodes");
         assert!(
             ccs.iter()
-                .any(|c| c["name"] == "elicense" && c["sequence"] == 1),
+                .any(|c| c["name"] == "elicense" && c["sequence"] == 2),
             "{name}: {p}"
         );
     }
-    let procs = st["processes"].as_array().unwrap();
-    let pids: BTreeSet<u64> = procs
-        .iter()
-        .filter(|p| p["role"] != "")
-        .map(|p| {
-            assert_eq!(p["up"], true, "{p}");
-            p["pid"].as_u64().expect("pid")
-        })
-        .collect();
+    let pids = running_pids(&st);
     assert_eq!(
         pids.len(),
         4 + 3 + 3 + 3,
@@ -459,18 +515,117 @@ fn reduced_network_up_deploy_invoke_query_down() {
             .all(|p| p["up"] == false),
         "{st:#}"
     );
+
+    // ---- up again on the same data dir: the network restarts as it was (ledger, channel,
+    // chaincode servers), this time watched: once the watched process is gone, the watchdog
+    // brings everything down although nobody runs `down`
+    let mut owner = Owner(
+        Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("starting a process to watch"),
+    );
+    let t0 = Instant::now();
+    net.run(&["up", "--watch-pid", &owner.0.id().to_string()]);
+    eprintln!("network.sh up (restart): {:.1?}", t0.elapsed());
+    let q = net.peer(
+        "Regulator",
+        "Admin",
+        &[
+            "chaincode",
+            "query",
+            "-C",
+            CHANNEL,
+            "-n",
+            "elicense",
+            "-c",
+            r#"{"Args":["get","licence-1"]}"#,
+        ],
+    );
+    assert!(q.status.success(), "query after restart: {}", text(&q));
+    assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued");
+    let st = net.status();
+    let watched = running_pids(&st);
+    assert_eq!(
+        watched.len(),
+        4 + 3 + 3 + 3 + 1,
+        "CAs, orderers, peers, chaincode servers and the watchdog: {st:#}"
+    );
+    owner.0.kill().expect("killing the watched process");
+    owner.0.wait().expect("reaping it");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while watched.iter().any(|p| pid_alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left: Vec<u64> = watched.iter().copied().filter(|p| pid_alive(*p)).collect();
+    assert!(
+        left.is_empty(),
+        "processes left after the watched process exited: {left:?}"
+    );
+    assert!(
+        std::fs::read_dir(net.data.join("pids"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "no PID file is left"
+    );
+}
+
+/// Every shell script of the repository (tracked files with a `sh` or `bash` shebang) passes
+/// `bash -n` and shellcheck (`SHELLCHECK`, else `shellcheck` on PATH; `scripts/test` installs it).
+#[test]
+fn shell_scripts_pass_shellcheck() {
+    let root = repo_root();
+    let listed = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(&root)
+        .output()
+        .expect("git ls-files");
+    assert!(listed.status.success(), "{}", text(&listed));
+    let scripts: Vec<PathBuf> = listed
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|f| !f.is_empty())
+        .map(|f| root.join(String::from_utf8_lossy(f).as_ref()))
+        .filter(|f| {
+            std::fs::read(f).is_ok_and(|b| {
+                let first = b.split(|c| *c == b'\n').next().unwrap_or_default();
+                first.starts_with(b"#!") && (first.ends_with(b"bash") || first.ends_with(b"/sh"))
+            })
+        })
+        .collect();
+    for must in ["network/fabric/network.sh", "scripts/test", ".ci/run"] {
+        assert!(scripts.contains(&root.join(must)), "{must} in {scripts:?}");
+    }
+    for sh in &scripts {
+        let syntax = Command::new("bash")
+            .arg("-n")
+            .arg(sh)
+            .output()
+            .expect("bash -n");
+        assert!(
+            syntax.status.success(),
+            "{}: {}",
+            sh.display(),
+            text(&syntax)
+        );
+    }
+    let shellcheck = std::env::var_os("SHELLCHECK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("shellcheck"));
+    let Ok(out) = Command::new(&shellcheck).args(&scripts).output() else {
+        skip_or_fail("shellcheck (SHELLCHECK or PATH; scripts/test installs it)");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "shellcheck found problems:\n{}",
+        text(&out)
+    );
 }
 
 #[test]
 fn docker_compose_file_matches_the_topology() {
     let sh = script();
-    let syntax = Command::new("bash")
-        .arg("-n")
-        .arg(&sh)
-        .output()
-        .expect("bash -n");
-    assert!(syntax.status.success(), "{}", text(&syntax));
-
     let out = Command::new("bash")
         .arg(&sh)
         .arg("compose")
