@@ -533,3 +533,18 @@ async fn usage_trails_are_read_page_by_page() {
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].fields, ["sex"]);
 }
+
+/// Every call's future can be spawned on a multi-threaded runtime (`tokio::spawn` needs `Send`):
+/// a window system waits for blocks, streams events and reads from spawned tasks. Checked by the
+/// compiler; never run.
+#[allow(dead_code)]
+fn call_futures_are_send(c: &LicenceClient, id: &elicense_model::LicenceId, g: &GrantId) {
+    fn send<T: Send>(_: T) {}
+    send(c.wait_for_block(1));
+    send(c.events(&fabric_client::gateway::EventsOptions::start_block(0)));
+    send(c.catalogue());
+    send(c.licence(id));
+    send(c.history(id));
+    send(c.grant(g));
+    send(c.retrieve(g));
+}

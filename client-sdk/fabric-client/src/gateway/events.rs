@@ -31,7 +31,7 @@ pub struct EventsOptions<'a> {
     pub start_block: Option<u64>,
     /// Resume from a checkpoint (Go: `WithCheckpoint`); an empty checkpoint (block 0, no
     /// transaction) defers to `start_block`.
-    pub checkpoint: Option<&'a dyn Checkpoint>,
+    pub checkpoint: Option<&'a (dyn Checkpoint + Sync)>,
 }
 
 impl std::fmt::Debug for EventsOptions<'_> {
@@ -58,7 +58,7 @@ impl<'a> EventsOptions<'a> {
     }
 
     /// Resumes from `checkpoint`.
-    pub fn checkpoint(checkpoint: &'a dyn Checkpoint) -> Self {
+    pub fn checkpoint(checkpoint: &'a (dyn Checkpoint + Sync)) -> Self {
         EventsOptions {
             start_block: None,
             checkpoint: Some(checkpoint),
