@@ -246,12 +246,25 @@ async fn seed_catalogue(running: &Running) -> Result<Vec<String>, CliError> {
             continue;
         }
         let client = licence_client(&summary, &org, "Admin", &ch.name)?;
+        // The commit status comes from the regulator's peer; `up` reports ready only once every
+        // member's peer has committed the catalogue too, so the first command after it (an
+        // issue endorsed by the issuer's peer) finds the licence types.
+        let others = ch
+            .members
+            .iter()
+            .filter(|m| **m != org)
+            .map(|m| licence_client(&summary, m, "Admin", &ch.name))
+            .collect::<Result<Vec<_>, _>>()?;
         let (catalogue, name) = (catalogue.clone(), ch.name.clone());
         tasks.spawn(async move {
             if !client.catalogue().await?.is_empty() {
                 return Ok(None);
             }
-            client.init_catalogue(&catalogue).await.map(|_| Some(name))
+            let seeded = client.init_catalogue(&catalogue).await?;
+            for other in &others {
+                other.wait_for_block(seeded.block_number).await?;
+            }
+            Ok::<_, elicense_sdk::LicenceError>(Some(name))
         });
     }
     let mut seeded = Vec::new();

@@ -140,6 +140,10 @@ async fn every_licence_call_on_the_devnet() {
             .await
             .unwrap();
         assert!(seeded.block_number > 0);
+        // The regulator's peer reported the commit; the others may commit the block a moment
+        // later.
+        clerk.wait_for_block(seeded.block_number).await.unwrap();
+        issuer.wait_for_block(seeded.block_number).await.unwrap();
     }
     assert_eq!(
         clerk.licence_type("ID_CARD").await.unwrap().issuers[0].msp_id,
@@ -378,8 +382,13 @@ async fn the_examples_issue_grant_and_verify_on_the_devnet() {
     let s = devnet.summary();
     let admin = client(&s, "Regulator", "Admin");
     if admin.catalogue().await.unwrap().is_empty() {
-        admin
+        let seeded = admin
             .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
+            .await
+            .unwrap();
+        // The issuer's peer endorses the next step: it must have committed the catalogue.
+        client(&s, "PublicSecurity", "issuer1")
+            .wait_for_block(seeded.block_number)
             .await
             .unwrap();
     }

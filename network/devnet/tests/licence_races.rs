@@ -292,10 +292,13 @@ async fn racing_verifies_and_concurrent_grants_are_settled_by_validation() {
     let clerk = client(&s, "ServiceCentre", "clerk1");
     let relay = client(&s, "ServiceCentre", "holder1");
 
-    admin
+    let seeded = admin
         .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
         .await
         .unwrap();
+    // The commit status came from the regulator's peer; the issuer's peer, which endorses the
+    // issue, may commit the catalogue's block a moment later.
+    issuer.wait_for_block(seeded.block_number).await.unwrap();
     let holder_key = HolderKeyPair::generate();
     let secret = holder::secret(&holder::new_secret()).unwrap();
     let issued = issuer.issue(id_card(&holder_key)).await.unwrap();
