@@ -39,6 +39,25 @@ struct TestNetwork {
 }
 
 impl TestNetwork {
+    /// The test chaincode's `get(key)`, queried by `org`'s admin through the org's peer.
+    fn query_get(&self, org: &str, key: &str) -> Output {
+        let args = format!(r#"{{"Args":["get","{key}"]}}"#);
+        self.peer(
+            org,
+            "Admin",
+            &[
+                "chaincode",
+                "query",
+                "-C",
+                CHANNEL,
+                "-n",
+                "elicense",
+                "-c",
+                &args,
+            ],
+        )
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("bash");
         c.arg(script())
@@ -397,20 +416,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let deadline = Instant::now() + Duration::from_secs(20);
     for org in MEMBERS {
         loop {
-            let q = net.peer(
-                org,
-                "Admin",
-                &[
-                    "chaincode",
-                    "query",
-                    "-C",
-                    CHANNEL,
-                    "-n",
-                    "elicense",
-                    "-c",
-                    r#"{"Args":["get","licence-1"]}"#,
-                ],
-            );
+            let q = net.query_get(org, "licence-1");
             if q.status.success() {
                 assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued", "{org}");
                 break;
@@ -528,20 +534,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let t0 = Instant::now();
     net.run(&["up", "--watch-pid", &owner.0.id().to_string()]);
     eprintln!("network.sh up (restart): {:.1?}", t0.elapsed());
-    let q = net.peer(
-        "Regulator",
-        "Admin",
-        &[
-            "chaincode",
-            "query",
-            "-C",
-            CHANNEL,
-            "-n",
-            "elicense",
-            "-c",
-            r#"{"Args":["get","licence-1"]}"#,
-        ],
-    );
+    let q = net.query_get("Regulator", "licence-1");
     assert!(q.status.success(), "query after restart: {}", text(&q));
     assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued");
     let st = net.status();
