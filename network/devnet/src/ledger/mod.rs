@@ -466,6 +466,9 @@ fn migrate_legacy_blocks(
     Ok(())
 }
 
+/// A private write ready for the table: key, writing height, value (`None`: delete).
+type PrivateWrite<'a> = (Vec<u8>, Height, Option<&'a [u8]>);
+
 struct Tip {
     height: u64,
     last_header_hash: Vec<u8>,
@@ -680,50 +683,79 @@ impl Ledger {
         {
             let mut index = wtx.open_table(BLOCK_INDEX)?;
             index.insert(number, loc_to(loc))?;
+            // Each table's entries are inserted in key order (stable, so a key written by two
+            // transactions of the block is applied in block order): consecutive inserts land in
+            // the same B-tree leaf while it is in cache, instead of hopping across the tree.
+            let mut txid_entries: Vec<&(String, u64, i32)> =
+                updates.txids.iter().filter(|t| !t.0.is_empty()).collect();
+            txid_entries.sort_by(|a, b| a.0.cmp(&b.0));
+            txid_entries.dedup_by(|later, first| later.0 == first.0);
             let mut txids = wtx.open_table(TXIDS)?;
-            for (txid, tx, code) in updates.txids.iter().filter(|t| !t.0.is_empty()) {
-                // The first occurrence of a txid is the one Fabric's index answers with.
-                if txids.get(txid.as_str())?.is_none() {
-                    let loc = codec::encode_tx_loc(number, *tx, *code as u8);
-                    txids.insert(txid.as_str(), loc.as_slice())?;
+            for (txid, tx, code) in txid_entries {
+                let loc = codec::encode_tx_loc(number, *tx, *code as u8);
+                // The first occurrence of a txid is the one Fabric's index answers with: a txid
+                // already on the ledger (rare: a DUPLICATE_TXID) gets its entry back.
+                let earlier = txids
+                    .insert(txid.as_str(), loc.as_slice())?
+                    .map(|old| old.value().to_vec());
+                if let Some(earlier) = earlier {
+                    txids.insert(txid.as_str(), earlier.as_slice())?;
                 }
             }
-            let mut state = wtx.open_table(STATE)?;
-            let mut hashes = wtx.open_table(PVT_HASH)?;
-            let mut pvt = wtx.open_table(PVT)?;
-            let mut history = wtx.open_table(HISTORY)?;
+            let mut public: Vec<(Vec<u8>, Height, &KeyOps)> = Vec::new();
+            let mut hashed: Vec<(Vec<u8>, Height, &KeyOps)> = Vec::new();
+            let mut private: Vec<PrivateWrite> = Vec::new();
+            let mut hist: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
             for tx in &updates.txs {
                 for ((ns, key), ops) in &tx.public {
-                    apply_key_ops(
-                        &mut state,
-                        &codec::state_key(ns, key.as_bytes()),
-                        ops,
-                        tx.height,
-                    )?;
+                    public.push((codec::state_key(ns, key.as_bytes()), tx.height, ops));
                 }
                 for ((ns, coll, kh), ops) in &tx.hashed {
-                    apply_key_ops(&mut hashes, &codec::coll_key(ns, coll, kh), ops, tx.height)?;
+                    hashed.push((codec::coll_key(ns, coll, kh), tx.height, ops));
                 }
                 for ((ns, coll, key), v) in &tx.private {
                     let k = codec::coll_key(ns, coll, key.as_bytes());
-                    match v {
-                        Some(v) => {
-                            pvt.insert(
-                                k.as_slice(),
-                                codec::encode_value(tx.height, &[], v).as_slice(),
-                            )?;
-                        }
-                        None => {
-                            pvt.remove(k.as_slice())?;
-                        }
-                    }
+                    private.push((k, tx.height, v.as_deref()));
                 }
                 for (ns, key, is_delete, value) in &tx.history {
-                    let k = codec::history_key(ns, key, tx.height);
-                    let v = codec::encode_history(&tx.txid, tx.timestamp, *is_delete, value);
-                    history.insert(k.as_slice(), v.as_slice())?;
+                    hist.push((
+                        codec::history_key(ns, key, tx.height),
+                        codec::encode_history(&tx.txid, tx.timestamp, *is_delete, value),
+                    ));
                 }
             }
+            public.sort_by(|a, b| a.0.cmp(&b.0));
+            hashed.sort_by(|a, b| a.0.cmp(&b.0));
+            private.sort_by(|a, b| a.0.cmp(&b.0));
+            hist.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let mut state = wtx.open_table(STATE)?;
+            for (k, h, ops) in &public {
+                apply_key_ops(&mut state, k, ops, *h)?;
+            }
+            drop(state);
+            let mut hashes = wtx.open_table(PVT_HASH)?;
+            for (k, h, ops) in &hashed {
+                apply_key_ops(&mut hashes, k, ops, *h)?;
+            }
+            drop(hashes);
+            let mut pvt = wtx.open_table(PVT)?;
+            for (k, h, v) in &private {
+                match v {
+                    Some(v) => {
+                        pvt.insert(k.as_slice(), codec::encode_value(*h, &[], v).as_slice())?;
+                    }
+                    None => {
+                        pvt.remove(k.as_slice())?;
+                    }
+                }
+            }
+            drop(pvt);
+            // History keys end with the height, so they are unique and any sort keeps order.
+            let mut history = wtx.open_table(HISTORY)?;
+            for (k, v) in &hist {
+                history.insert(k.as_slice(), v.as_slice())?;
+            }
+            drop(history);
             let mut meta = wtx.open_table(META)?;
             meta.insert(SAVEPOINT, number)?;
         }
