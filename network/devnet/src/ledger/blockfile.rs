@@ -207,26 +207,6 @@ impl Appender {
             len: block_len as u64,
         })
     }
-
-    /// Cuts off a block appended by [`Appender::append`] whose index entry was not committed,
-    /// so that the retried commit of the same block number appends at the same place.
-    pub(crate) fn undo(&mut self, loc: BlockLoc) {
-        if loc.file == self.number {
-            let start = loc.offset - varint_len(loc.len) as u64;
-            if self.file.set_len(start).is_ok() {
-                self.len = start;
-            }
-        }
-    }
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
 }
 
 /// A block's bytes framed for a block file: the varint length, then `encode` writing the block.
@@ -313,25 +293,5 @@ mod tests {
         assert!(!file_path(&dir, 1).exists());
         assert!(!file_path(&dir, 2).exists());
         assert_eq!(files.read(a).unwrap(), b"aaaaaa");
-    }
-
-    #[test]
-    fn undo_removes_an_unindexed_append() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("u.blocks");
-        let (files, mut app) = BlockFiles::recover(dir, None).unwrap();
-        let a = app
-            .append(&files, &frame(3, |b| b.extend_from_slice(b"abc")), 3)
-            .unwrap();
-        let b = app
-            .append(&files, &frame(3, |b| b.extend_from_slice(b"xyz")), 3)
-            .unwrap();
-        app.undo(b);
-        let b2 = app
-            .append(&files, &frame(3, |b| b.extend_from_slice(b"def")), 3)
-            .unwrap();
-        assert_eq!(b2, b);
-        assert_eq!(files.read(a).unwrap(), b"abc");
-        assert_eq!(files.read(b2).unwrap(), b"def");
     }
 }

@@ -17,9 +17,9 @@
 //! everything of that block is on disk, and after a crash at any earlier moment the database
 //! holds *none* of it (redb's commit is atomic: the previous commit slot stays the live one).
 //! Because of the order, an index entry never names bytes that are not durable. Bytes of a
-//! block whose redb commit did not happen may remain at the end of a block file; they are on
-//! no index, no reader sees them, and [`Ledger::open`] cuts the files back to the end of the
-//! last indexed block before anything is appended again.
+//! block whose redb commit did not happen stay in the block file on no index, so no reader sees
+//! them (a retried commit appends after them); [`Ledger::open`] cuts the files back to the end of
+//! the last indexed block before anything is appended again.
 //!
 //! So blocks and state **cannot disagree by construction**: there is no window in which a block is
 //! indexed without its state updates or the reverse, and no replay is ever needed. [`Ledger::open`]
@@ -644,14 +644,11 @@ impl Ledger {
         let loc = tip.appender.append(&self.inner.files, &framed, block_len)?;
         drop(framed);
         // 2. Index, state, history and savepoint in one durable database transaction.
-        match self.commit_index(header.number, loc, updates) {
-            Ok(()) => {}
-            Err(e) => {
-                // Unindexed, so not on the ledger: cut it off so a retry appends in its place.
-                tip.appender.undo(loc);
-                return Err(e);
-            }
-        }
+        // If this fails, the appended bytes stay where they are, on no index: not on the ledger,
+        // never read, and cut off by the next open. They are not cut off here, because a failed
+        // commit may still have reached the disk (an fsync error says nothing certain), and an
+        // index entry must never outlive the bytes it names. A retry appends after them.
+        self.commit_index(header.number, loc, updates)?;
         tip.height = header.number + 1;
         tip.last_header_hash = block::block_header_hash(header);
         drop(tip);
