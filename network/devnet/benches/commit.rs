@@ -13,7 +13,7 @@
 //! transaction, and bytes written to storage per transaction (`/proc/self/io`), so the cost can
 //! be watched as the ledger grows.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fabric_devnet::ledger::block::new_block;
 use fabric_devnet::ledger::{
@@ -24,34 +24,8 @@ use fabric_protos::kvrwset::{
 };
 use sha2::{Digest, Sha256};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// This thread's CPU time (`/proc/thread-self/stat`, utime + stime in 10 ms ticks).
-fn thread_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
-}
-
-fn disk_write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
+mod support;
+use support::{cpu_time, disk_write_bytes, env_or};
 
 fn hex_id(seed: u64) -> String {
     hex::encode(Sha256::digest(seed.to_le_bytes()))
@@ -158,13 +132,17 @@ fn main() {
             built.push((data, updates));
             b += 1;
         }
-        let (cpu0, wall0, disk0) = (thread_cpu(), Instant::now(), disk_write_bytes());
+        let (cpu0, wall0, disk0) = (
+            cpu_time("/proc/thread-self/stat"),
+            Instant::now(),
+            disk_write_bytes(),
+        );
         for (data, updates) in built {
             let block = new_block(ledger.height(), ledger.last_header_hash(), data);
             ledger.commit(&block, &updates).unwrap();
         }
         let txs = stretch * per_block;
-        let cpu = thread_cpu().saturating_sub(cpu0);
+        let cpu = cpu_time("/proc/thread-self/stat").saturating_sub(cpu0);
         let wall = wall0.elapsed();
         let disk = disk_write_bytes().saturating_sub(disk0);
         println!(

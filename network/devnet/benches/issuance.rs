@@ -65,32 +65,13 @@ use fabric_protos::protos::{
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+mod support;
+use support::{cpu_time, disk_write_bytes, env_or};
+
 const CH: &str = "police-service";
 const NS: &str = "elicense";
 const ISSUER_MSP: &str = "PublicSecurityMSP";
 const CATALOGUE: &str = include_str!("../../../fixtures/catalogue.json");
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// This process's user + system CPU time (Linux `/proc/self/stat`, clock ticks of 10 ms).
-fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let ticks = f.iter().sum::<u64>();
-    Duration::from_millis(ticks * 10)
-}
 
 fn client(s: &DevnetSummary, org: &str, user: &str) -> LicenceClient {
     let msp_id = &s.peers.iter().find(|p| p.org == org).unwrap().msp_id;
@@ -375,17 +356,6 @@ fn prepopulate(devnet: &Devnet, template: &Template, from: usize, to: usize, blo
     }
 }
 
-/// Bytes this process has caused to be written to storage so far (`/proc/self/io`,
-/// `write_bytes`): block files, databases and their fsyncs, the ledgers' write amplification.
-fn disk_write_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/io")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Bytes of the files under `dir` (the devnet's ledgers, crypto material, ...).
 fn dir_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
@@ -504,7 +474,7 @@ async fn issue_load(
     now: i64,
 ) -> RunFigures {
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu0 = process_cpu();
+    let cpu0 = cpu_time("/proc/self/stat");
     let disk0 = disk_write_bytes();
     let threads0 = thread_ticks();
     let wait0 = runqueue_wait_ns();
@@ -546,7 +516,7 @@ async fn issue_load(
         failed += f;
     }
     let elapsed = started.elapsed();
-    let cpu = process_cpu().saturating_sub(cpu0);
+    let cpu = cpu_time("/proc/self/stat").saturating_sub(cpu0);
     let disk_written = disk_write_bytes().saturating_sub(disk0);
     let threads = thread_shares(&threads0, &thread_ticks(), elapsed);
     let runqueue_wait = Duration::from_nanos(runqueue_wait_ns().saturating_sub(wait0));
