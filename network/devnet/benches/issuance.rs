@@ -67,7 +67,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 mod support;
-use support::{cpu_time, disk_write_bytes, env_or};
+use support::{cpu_ticks, cpu_time, disk_write_bytes, env_or};
 
 const CH: &str = "police-service";
 const NS: &str = "elicense";
@@ -397,17 +397,11 @@ fn thread_ticks() -> BTreeMap<u64, (String, u64)> {
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some((head, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+        let (Some(open), Some((head, _))) = (stat.find('('), stat.rsplit_once(')')) else {
             continue;
         };
         let name = head[open + 1..].to_owned();
-        let ticks = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|v| v.parse::<u64>().ok())
-            .sum();
-        out.insert(tid, (name, ticks));
+        out.insert(tid, (name, cpu_ticks(&stat)));
     }
     out
 }

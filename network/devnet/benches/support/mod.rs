@@ -15,15 +15,18 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// `/proc/thread-self/stat` for this thread), in clock ticks of 10 ms.
 pub fn cpu_time(stat_file: &str) -> Duration {
     let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
+    Duration::from_millis(cpu_ticks(&stat) * 10)
+}
+
+/// User + system CPU clock ticks in the text of a `/proc/.../stat` file.
+pub fn cpu_ticks(stat: &str) -> u64 {
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: u64 = rest
-        .split_whitespace()
+    rest.split_whitespace()
         .skip(11)
         .take(2)
         .filter_map(|v| v.parse::<u64>().ok())
-        .sum();
-    Duration::from_millis(ticks * 10)
+        .sum()
 }
 
 /// Bytes this process has caused to be written to storage so far (`/proc/self/io`,

@@ -32,6 +32,18 @@ pub(crate) struct BlockLoc {
     pub(crate) len: u64,
 }
 
+impl From<(u32, u64, u64)> for BlockLoc {
+    fn from((file, offset, len): (u32, u64, u64)) -> Self {
+        BlockLoc { file, offset, len }
+    }
+}
+
+impl From<BlockLoc> for (u32, u64, u64) {
+    fn from(loc: BlockLoc) -> Self {
+        (loc.file, loc.offset, loc.len)
+    }
+}
+
 impl BlockLoc {
     /// The file offset just past this block.
     fn end(&self) -> u64 {
@@ -86,10 +98,10 @@ impl BlockFiles {
         dir: PathBuf,
         last: Option<BlockLoc>,
     ) -> Result<(Self, Appender), LedgerError> {
-        std::fs::create_dir_all(&dir).map_err(io_err)?;
+        std::fs::create_dir_all(&dir)?;
         let (number, end) = last.map_or((0, 0), |l| (l.file, l.end()));
-        for entry in std::fs::read_dir(&dir).map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
             let name = entry.file_name();
             let Some(n) = name
                 .to_str()
@@ -99,7 +111,7 @@ impl BlockFiles {
                 continue;
             };
             if n > number {
-                std::fs::remove_file(entry.path()).map_err(io_err)?;
+                std::fs::remove_file(entry.path())?;
             }
         }
         let path = file_path(&dir, number);
@@ -108,9 +120,8 @@ impl BlockFiles {
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&path)
-            .map_err(io_err)?;
-        let len = file.metadata().map_err(io_err)?.len();
+            .open(&path)?;
+        let len = file.metadata()?.len();
         if len < end {
             return Err(LedgerError::Inconsistent(format!(
                 "{} holds {len} bytes but the block index records blocks up to byte {end}",
@@ -118,10 +129,10 @@ impl BlockFiles {
             )));
         }
         if len > end {
-            file.set_len(end).map_err(io_err)?;
-            file.sync_all().map_err(io_err)?;
+            file.set_len(end)?;
+            file.sync_all()?;
         }
-        sync_dir(&dir).map_err(io_err)?;
+        sync_dir(&dir)?;
         let files = BlockFiles {
             dir,
             readers: RwLock::new(HashMap::new()),
@@ -143,7 +154,7 @@ impl BlockFiles {
         let len =
             usize::try_from(loc.len).map_err(|_| LedgerError::Corrupt("block length".into()))?;
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, loc.offset).map_err(io_err)?;
+        file.read_exact_at(&mut buf, loc.offset)?;
         Ok(buf)
     }
 
@@ -156,7 +167,7 @@ impl BlockFiles {
         {
             return Ok(Arc::clone(f));
         }
-        let f = Arc::new(File::open(file_path(&self.dir, number)).map_err(io_err)?);
+        let f = Arc::new(File::open(file_path(&self.dir, number))?);
         self.readers
             .write()
             .expect("block file readers")
@@ -182,10 +193,9 @@ impl Appender {
                 .truncate(true)
                 .read(true)
                 .write(true)
-                .open(file_path(&files.dir, number))
-                .map_err(io_err)?;
+                .open(file_path(&files.dir, number))?;
             // The new file's directory entry must be durable before an index entry names it.
-            sync_dir(&files.dir).map_err(io_err)?;
+            sync_dir(&files.dir)?;
             self.file = file;
             self.number = number;
             self.len = 0;
@@ -198,7 +208,7 @@ impl Appender {
         if let Err(e) = written {
             // Leave no partial block behind for the next append to follow.
             let _ = self.file.set_len(start);
-            return Err(io_err(e));
+            return Err(e.into());
         }
         self.len = start + framed.len() as u64;
         Ok(BlockLoc {
@@ -215,10 +225,6 @@ pub(crate) fn frame(block_len: usize, encode: impl FnOnce(&mut Vec<u8>)) -> Vec<
     put_varint(&mut out, block_len as u64);
     encode(&mut out);
     out
-}
-
-fn io_err(e: io::Error) -> LedgerError {
-    LedgerError::Io(e)
 }
 
 #[cfg(test)]

@@ -50,8 +50,10 @@ use tokio::sync::{broadcast, watch};
 
 pub use rwset::{CollHashedRwSet, NsRwSet, TxRwSet};
 
+/// A block's place in the block files as the index stores it: (file, offset, length).
+type IndexedLoc = (u32, u64, u64);
 /// Where the block files hold each block: number → (file, offset, length).
-const BLOCK_INDEX: TableDefinition<u64, (u32, u64, u64)> = TableDefinition::new("block_index");
+const BLOCK_INDEX: TableDefinition<u64, IndexedLoc> = TableDefinition::new("block_index");
 /// Blocks as earlier versions stored them, inside the database; moved to the block files on open.
 const LEGACY_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const TXIDS: TableDefinition<&str, &[u8]> = TableDefinition::new("txids");
@@ -430,14 +432,6 @@ fn apply_key_ops(
     Ok(())
 }
 
-fn loc_from((file, offset, len): (u32, u64, u64)) -> blockfile::BlockLoc {
-    blockfile::BlockLoc { file, offset, len }
-}
-
-fn loc_to(loc: blockfile::BlockLoc) -> (u32, u64, u64) {
-    (loc.file, loc.offset, loc.len)
-}
-
 /// Moves the blocks of a ledger written by an earlier version (inside the database) to the block
 /// files, in one durable database transaction: a crash half-way leaves the old table in place and
 /// unindexed bytes in the files, which the next open cuts off before migrating again.
@@ -458,7 +452,7 @@ fn migrate_legacy_blocks(
             let bytes = bytes.value();
             let framed = blockfile::frame(bytes.len(), |b| b.extend_from_slice(bytes));
             let loc = appender.append(files, &framed, bytes.len())?;
-            index.insert(n.value(), loc_to(loc))?;
+            index.insert(n.value(), IndexedLoc::from(loc))?;
         }
     }
     wtx.delete_table(LEGACY_BLOCKS)?;
@@ -530,7 +524,9 @@ impl Ledger {
         let last_loc = {
             let rtx = db.begin_read()?;
             let index = rtx.open_table(BLOCK_INDEX)?;
-            let last = index.last()?.map(|(_, loc)| loc_from(loc.value()));
+            let last = index
+                .last()?
+                .map(|(_, loc)| blockfile::BlockLoc::from(loc.value()));
             last
         };
         let (files, mut appender) =
@@ -543,7 +539,7 @@ impl Ledger {
             let savepoint = meta.get(SAVEPOINT)?.map(|g| g.value());
             let last = index
                 .last()?
-                .map(|(n, loc)| (n.value(), loc_from(loc.value())));
+                .map(|(n, loc)| (n.value(), blockfile::BlockLoc::from(loc.value())));
             match (savepoint, last) {
                 (None, None) => (0, Vec::new()),
                 (Some(sp), Some((num, loc))) if sp == num => {
@@ -679,7 +675,7 @@ impl Ledger {
         wtx.set_durability(redb::Durability::Immediate)?;
         {
             let mut index = wtx.open_table(BLOCK_INDEX)?;
-            index.insert(number, loc_to(loc))?;
+            index.insert(number, IndexedLoc::from(loc))?;
             // Each table's entries are inserted in key order (stable, so a key written by two
             // transactions of the block is applied in block order): consecutive inserts land in
             // the same B-tree leaf while it is in cache, instead of hopping across the tree.
@@ -835,7 +831,7 @@ impl Snapshot {
     /// The serialized block `number`, if stored.
     pub fn block_bytes(&self, number: u64) -> Result<Option<Vec<u8>>, LedgerError> {
         let t = self.rtx.open_table(BLOCK_INDEX)?;
-        let Some(loc) = t.get(number)?.map(|g| loc_from(g.value())) else {
+        let Some(loc) = t.get(number)?.map(|g| blockfile::BlockLoc::from(g.value())) else {
             return Ok(None);
         };
         // Indexed in this snapshot, so durable in the file before the index entry was committed.
