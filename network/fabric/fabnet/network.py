@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import compose, configs, crypto, profiles, topology
 from .crypto import Layout
-from .proc import Procs, port_free, process_start_time, wait_port
+from .proc import Procs, poll, port_free, start_time, wait_port
 from .topology import Channel, Node, Topology
 
 STATE = "network.json"
@@ -325,20 +325,13 @@ class Network:
         def join_orderer(o: Node) -> None:
             # the channel participation API listens a moment after the operations endpoint
             # reports healthy; until it answers, what the orderer has joined is unknown
-            listing = self._osn_json(o)
-            deadline = time.time() + 30
-            while listing is None and time.time() < deadline:
-                time.sleep(0.2)
-                listing = self._osn_json(o)
+            listing = poll(lambda: self._osn_json(o), 30)
             have = {c["name"] for c in (listing or {}).get("channels") or []}
             for ch in self.topo.channels:
                 if ch.name not in have:
-                    r = self.osnadmin(o, "join", "--channelID", ch.name,
-                                      "--config-block", str(self.channel_block(ch)), check=False)
-                    # a restarted orderer may not list a channel yet that it has joined before
-                    if r.returncode != 0 and "already exists" not in r.stdout + r.stderr:
-                        raise RuntimeError(f"osnadmin channel join {ch.name} on {o.name} failed:"
-                                           f" {(r.stderr or r.stdout).strip()[-1000:]}")
+                    joined(f"osnadmin channel join {ch.name} on {o.name}",
+                           self.osnadmin(o, "join", "--channelID", ch.name, "--config-block",
+                                         str(self.channel_block(ch)), check=False))
 
         with ThreadPoolExecutor(max_workers=3) as ex:
             list(ex.map(join_orderer, self.topo.orderers()))
@@ -348,19 +341,13 @@ class Network:
 
         def join_peer(p: Node) -> None:
             # right after a (re)start the peer may refuse to list its channels for a moment
-            have = self.peer_channels(p)
-            deadline = time.time() + 30
-            while have is None and time.time() < deadline:
-                time.sleep(0.2)
-                have = self.peer_channels(p)
+            have = poll(lambda: self.peer_channels(p), 30) or []
             for ch in self.topo.channels_of(p.org):
-                if ch.name in (have or []):
-                    continue
-                r = self.run([self.fabric.exe("peer"), "channel", "join", "-b",
-                              str(self.channel_block(ch))], env=self.peer_env(p), check=False)
-                if r.returncode != 0 and "already exists" not in r.stdout + r.stderr:
-                    raise RuntimeError(f"peer channel join {ch.name} on {p.name} failed: "
-                                       f"{(r.stderr or r.stdout).strip()[-1000:]}")
+                if ch.name not in have:
+                    joined(f"peer channel join {ch.name} on {p.name}",
+                           self.run([self.fabric.exe("peer"), "channel", "join", "-b",
+                                     str(self.channel_block(ch))], env=self.peer_env(p),
+                                    check=False))
 
         with ThreadPoolExecutor(max_workers=4) as ex:
             list(ex.map(join_peer, self.topo.peers()))
@@ -472,12 +459,12 @@ class Network:
         once process `pid` exits: a test or script that is killed before it can run `down`
         leaves no Fabric process behind. Started before any node, so a kill during `up` is
         covered too."""
-        start_time = process_start_time(pid)
-        if start_time is None:
+        started = start_time(pid)
+        if started is None:
             raise SystemExit(f"error: --watch-pid {pid}: no such process")
         self.procs.stop_all([WATCHDOG])
         argv = [sys.executable, "-m", "fabnet", "watch", "--pid", str(pid),
-                "--start-time", start_time, "--data-dir", str(self.data)]
+                "--start-time", started, "--data-dir", str(self.data)]
         env = dict(os.environ)
         env["ELICENSE_REPO"] = str(self.repo)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
@@ -589,6 +576,13 @@ class Network:
                                   "sequence": cd["sequence"]})
         out["chaincodes"] = committed
         return out
+
+
+def joined(what: str, r: subprocess.CompletedProcess) -> None:
+    """Checks a channel join: one that already happened is not an error (a restarted node may not
+    list a channel it has joined before until a moment after it answers)."""
+    if r.returncode != 0 and "already exists" not in r.stdout + r.stderr:
+        raise RuntimeError(f"{what} failed: {(r.stderr or r.stdout).strip()[-1000:]}")
 
 
 def wait_healthy(name: str, ops_port: int, timeout: float, procs: Procs | None) -> None:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
+    """The start time of a running process (clock ticks since boot), None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -50,7 +51,7 @@ class Procs:
         if not rec:
             return None
         pid = int(rec["pid"])
-        st = _start_time(pid)
+        st = start_time(pid)
         if st is None or st != rec.get("start_time"):
             return None
         return pid
@@ -75,7 +76,7 @@ class Procs:
         log.close()
         st = None
         for _ in range(50):
-            st = _start_time(p.pid)
+            st = start_time(p.pid)
             if st:
                 break
             time.sleep(0.01)
@@ -114,19 +115,25 @@ class Procs:
         return left
 
 
-def process_start_time(pid: int) -> str | None:
-    """The start time of a running process (clock ticks since boot), None when it is gone."""
-    return _start_time(pid)
-
-
-def wait_gone(pid: int, start_time: str | None, interval: float = 0.5) -> None:
-    """Returns once process `pid` (the one that started at `start_time`) has exited. A PID the
+def wait_gone(pid: int, started: str | None, interval: float = 0.5) -> None:
+    """Returns once process `pid` (the one that started at `started`) has exited. A PID the
     kernel reused for another process counts as gone."""
     while True:
-        st = _start_time(pid)
-        if st is None or (start_time is not None and st != start_time):
+        st = start_time(pid)
+        if st is None or (started is not None and st != started):
             return
         time.sleep(interval)
+
+
+def poll(fetch, timeout: float, interval: float = 0.2):
+    """Calls `fetch` until it returns something other than None, for up to `timeout` seconds;
+    returns the last result (None when it never answered)."""
+    deadline = time.time() + timeout
+    result = fetch()
+    while result is None and time.time() < deadline:
+        time.sleep(interval)
+        result = fetch()
+    return result
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

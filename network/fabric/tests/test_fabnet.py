@@ -191,7 +191,7 @@ class WatchdogTest(unittest.TestCase):
 
         owner = subprocess.Popen(["sleep", "60"])
         try:
-            st = proc.process_start_time(owner.pid)
+            st = proc.start_time(owner.pid)
             self.assertIsNotNone(st)
             done = threading.Event()
             t = threading.Thread(target=lambda: (proc.wait_gone(owner.pid, st, 0.05), done.set()))
@@ -217,7 +217,7 @@ class WatchdogTest(unittest.TestCase):
             # this process plays the watchdog that brings the network down
             net.procs.pid_dir.mkdir(parents=True, exist_ok=True)
             net.procs.pid_file(network.WATCHDOG).write_text(json.dumps({
-                "pid": os.getpid(), "start_time": proc.process_start_time(os.getpid()),
+                "pid": os.getpid(), "start_time": proc.start_time(os.getpid()),
                 "role": "watchdog"}))
             self.assertEqual(net.procs.alive("peer0.test"), node)
             left = net.down(purge=False)
