@@ -333,36 +333,31 @@ impl Drop for FabricNetwork {
     }
 }
 
-/// The `elicense-chaincode` binary of this build (next to the test's `deps` directory), built
-/// with cargo when it is not there.
+/// The `elicense-chaincode` binary of this build.
 pub fn chaincode_binary() -> PathBuf {
+    workspace_binary("elicense-chaincode", "elicense-chaincode")
+}
+
+/// Binary `bin` of workspace package `package`, next to the test's `deps` directory: built with
+/// cargo first (a no-op when it is up to date), so the binary under test is the current code.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>");
-    let bin = profile_dir.join("elicense-chaincode");
-    if bin.is_file() {
-        return bin;
-    }
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "-p",
-        "elicense-chaincode",
-        "--bin",
-        "elicense-chaincode",
-    ])
-    .current_dir(repo_root());
-    if release {
+    cmd.args(["build", "-p", package, "--bin", bin])
+        .current_dir(repo_root());
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
         cmd.arg("--release");
     }
     if let Some(target) = profile_dir.parent() {
         cmd.env("CARGO_TARGET_DIR", target);
     }
     let status = cmd.status().expect("running cargo build");
-    assert!(status.success(), "building elicense-chaincode failed");
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
+    assert!(status.success(), "building {bin} failed");
+    let path = profile_dir.join(bin);
+    assert!(path.is_file(), "{} not built", path.display());
+    path
 }

@@ -13,41 +13,17 @@
 //!
 //! Needs Fabric's binaries (`FABRIC_BIN` or `../shared/fabric`); skips without them, fails in CI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
 
-use elicense_tests::fabric_net::{text, FabricNetwork};
+use elicense_tests::fabric_net::{text, workspace_binary, FabricNetwork};
 use elicense_tests::{repo_root, skip_or_fail};
 
 const CHANNEL: &str = "police-service";
 const CHAINCODE: &str = "elicense";
 const MATTER: &str = "SC-CLI-0001";
 const VALUES: &str = r#"{"name":"王小明","sex":"男","ethnicity":"汉","birth_date":"1991-04-05","address":"杭州市西湖区文三路90号","id_number":"330106199104051234","issuing_authority":"杭州市公安局西湖分局","valid_from":"2022-01-01","valid_until":"2042-01-01"}"#;
-
-/// The `elicense` binary of this build (next to the test's `deps` directory), built with cargo
-/// first so the binary under test is the current CLI (a no-op when it is up to date).
-fn cli_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "-p", "elicense-cli", "--bin", "elicense"])
-        .current_dir(repo_root());
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    if let Some(target) = profile_dir.parent() {
-        cmd.env("CARGO_TARGET_DIR", target);
-    }
-    let status = cmd.status().expect("running cargo build");
-    assert!(status.success(), "building elicense failed");
-    let bin = profile_dir.join("elicense");
-    assert!(bin.is_file(), "{} not built", bin.display());
-    bin
-}
 
 /// Runs the CLI as one user of one organisation of the real network.
 struct Cli<'a> {
@@ -147,7 +123,7 @@ fn json_lines(what: &str, out: &Output) -> Vec<serde_json::Value> {
 #[test]
 fn cli_unchanged_against_a_real_fabric_network() {
     let started = Instant::now();
-    let bin = cli_binary();
+    let bin = workspace_binary("elicense-cli", "elicense");
     let Some(net) = FabricNetwork::up_with_elicense(CHANNEL, "cli") else {
         return;
     };

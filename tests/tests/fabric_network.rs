@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use elicense_tests::{fabric_bin, free_port, repo_root, skip_or_fail};
+use elicense_tests::fabric_net::{free_port_base, text};
+use elicense_tests::{fabric_bin, repo_root, skip_or_fail};
 use serde_json::Value;
 
 const CHANNEL: &str = "police-service";
@@ -39,12 +40,12 @@ struct TestNetwork {
 }
 
 impl TestNetwork {
-    /// The test chaincode's `get(key)`, queried by `org`'s admin through the org's peer.
-    fn query_get(&self, org: &str, key: &str) -> Output {
+    /// The test chaincode's `get(key)`, queried by `user` of `org` through the org's peer.
+    fn query_get(&self, org: &str, user: &str, key: &str) -> Output {
         let args = format!(r#"{{"Args":["get","{key}"]}}"#);
         self.peer(
             org,
-            "Admin",
+            user,
             &[
                 "chaincode",
                 "query",
@@ -139,20 +140,6 @@ impl Drop for TestNetwork {
     }
 }
 
-/// A port base whose whole block (orderer org and the default topology's 7 organisations: 800
-/// ports) is free on 127.0.0.1 right now.
-fn free_port_base() -> u16 {
-    for _ in 0..50 {
-        let base = 20_000 + (free_port() % 400) * 100;
-        let all_free =
-            (base..base + 800).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free block of 800 ports on 127.0.0.1");
-}
-
 fn node_ready() -> bool {
     let node = Command::new("node").arg("--version").output();
     node.is_ok_and(|o| o.status.success())
@@ -195,14 +182,6 @@ fn running_pids(st: &Value) -> BTreeSet<u64> {
             p["pid"].as_u64().expect("pid")
         })
         .collect()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -416,7 +395,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let deadline = Instant::now() + Duration::from_secs(20);
     for org in MEMBERS {
         loop {
-            let q = net.query_get(org, "licence-1");
+            let q = net.query_get(org, "Admin", "licence-1");
             if q.status.success() {
                 assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued", "{org}");
                 break;
@@ -430,20 +409,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
         }
     }
     // an unknown key is an endorsement failure carrying the chaincode's message
-    let q = net.peer(
-        "Regulator",
-        "auditor1",
-        &[
-            "chaincode",
-            "query",
-            "-C",
-            CHANNEL,
-            "-n",
-            "elicense",
-            "-c",
-            r#"{"Args":["get","nope"]}"#,
-        ],
-    );
+    let q = net.query_get("Regulator", "auditor1", "nope");
     assert!(!q.status.success());
     assert!(text(&q).contains("no such key: nope"), "{}", text(&q));
     // the elicense.role attribute from the org's Fabric CA reaches the chaincode
@@ -534,7 +500,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let t0 = Instant::now();
     net.run(&["up", "--watch-pid", &owner.0.id().to_string()]);
     eprintln!("network.sh up (restart): {:.1?}", t0.elapsed());
-    let q = net.query_get("Regulator", "licence-1");
+    let q = net.query_get("Regulator", "Admin", "licence-1");
     assert!(q.status.success(), "query after restart: {}", text(&q));
     assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued");
     let st = net.status();
