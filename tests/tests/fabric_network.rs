@@ -40,9 +40,10 @@ struct TestNetwork {
 }
 
 impl TestNetwork {
-    /// The test chaincode's `get(key)`, queried by `user` of `org` through the org's peer.
-    fn query_get(&self, org: &str, user: &str, key: &str) -> Output {
-        let args = format!(r#"{{"Args":["get","{key}"]}}"#);
+    /// A query of the test chaincode (`Args`: function and arguments) by `user` of `org`
+    /// through the org's peer.
+    fn query(&self, org: &str, user: &str, call: &[&str]) -> Output {
+        let args = serde_json::json!({ "Args": call }).to_string();
         self.peer(
             org,
             user,
@@ -395,7 +396,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let deadline = Instant::now() + Duration::from_secs(20);
     for org in MEMBERS {
         loop {
-            let q = net.query_get(org, "Admin", "licence-1");
+            let q = net.query(org, "Admin", &["get", "licence-1"]);
             if q.status.success() {
                 assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued", "{org}");
                 break;
@@ -409,24 +410,11 @@ fn reduced_network_up_deploy_invoke_query_down() {
         }
     }
     // an unknown key is an endorsement failure carrying the chaincode's message
-    let q = net.query_get("Regulator", "auditor1", "nope");
+    let q = net.query("Regulator", "auditor1", &["get", "nope"]);
     assert!(!q.status.success());
     assert!(text(&q).contains("no such key: nope"), "{}", text(&q));
     // the elicense.role attribute from the org's Fabric CA reaches the chaincode
-    let who = net.peer(
-        "ServiceCentre",
-        "holder1",
-        &[
-            "chaincode",
-            "query",
-            "-C",
-            CHANNEL,
-            "-n",
-            "elicense",
-            "-c",
-            r#"{"Args":["whoami"]}"#,
-        ],
-    );
+    let who = net.query("ServiceCentre", "holder1", &["whoami"]);
     assert!(who.status.success(), "{}", text(&who));
     let who: Value = serde_json::from_slice(&who.stdout).expect("whoami JSON");
     assert_eq!(who["mspid"], "ServiceCentreMSP");
@@ -500,7 +488,7 @@ fn reduced_network_up_deploy_invoke_query_down() {
     let t0 = Instant::now();
     net.run(&["up", "--watch-pid", &owner.0.id().to_string()]);
     eprintln!("network.sh up (restart): {:.1?}", t0.elapsed());
-    let q = net.query_get("Regulator", "Admin", "licence-1");
+    let q = net.query("Regulator", "Admin", &["get", "licence-1"]);
     assert!(q.status.success(), "query after restart: {}", text(&q));
     assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), "issued");
     let st = net.status();
