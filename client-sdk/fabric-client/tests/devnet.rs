@@ -315,6 +315,117 @@ async fn block_events_full_filtered_and_with_private_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_watcher_reports_every_transaction_in_flight_from_one_stream() {
+    let net = Net::up().await;
+    let gateway = net.gateway("PublicSecurity", "clerk1");
+    let network = gateway.network(CH);
+    let contract = network.contract(CC);
+    let watcher = network.commit_watcher().await.unwrap();
+    assert_eq!(watcher.channel(), CH);
+    assert!(watcher.is_following());
+
+    // Twenty transactions in flight at once, each followed through the one stream.
+    let submissions = (0..20).map(|i| {
+        let contract = contract.clone();
+        let watcher = watcher.clone();
+        async move {
+            let tx = contract
+                .new_proposal("put")
+                .string_args(&[format!("watched-{i}"), format!("v{i}")])
+                .build()
+                .unwrap()
+                .endorse()
+                .await
+                .unwrap();
+            tx.submit_watched(&watcher).await.unwrap()
+        }
+    });
+    let statuses = futures_join_all(submissions).await;
+    for status in &statuses {
+        assert!(status.successful, "{status:?}");
+        assert_eq!(status.code, TxValidationCode::Valid);
+        assert!(status.block_number > watcher.start_block());
+        // The block named holds the transaction, with that code.
+        let mut blocks = network
+            .block_events(
+                BlockEventsKind::Filtered,
+                &EventsOptions::start_block(status.block_number),
+            )
+            .await
+            .unwrap();
+        let Some(Ok(DeliverEvent::Filtered(block))) = blocks.next().await else {
+            panic!("no filtered block {}", status.block_number)
+        };
+        assert!(block
+            .filtered_transactions
+            .iter()
+            .any(|t| t.txid == status.transaction_id
+                && t.tx_validation_code == TxValidationCode::Valid as i32));
+    }
+    for i in [0, 19] {
+        assert_eq!(
+            contract
+                .evaluate_transaction("get", &[format!("watched-{i}")])
+                .await
+                .unwrap(),
+            format!("v{i}").into_bytes()
+        );
+    }
+
+    // Two appends endorsed over the same read: the watcher reports the loser's MVCC conflict.
+    contract
+        .submit_transaction("put", &["watched-counter", "a"])
+        .await
+        .unwrap();
+    let mut endorsed = Vec::new();
+    for v in ["b", "c"] {
+        endorsed.push(
+            contract
+                .new_proposal("append")
+                .string_args(&["watched-counter", v])
+                .build()
+                .unwrap()
+                .endorse()
+                .await
+                .unwrap(),
+        );
+    }
+    let (first, second) = tokio::join!(
+        endorsed[0].submit_watched(&watcher),
+        endorsed[1].submit_watched(&watcher)
+    );
+    let mut codes = [first.unwrap().code, second.unwrap().code];
+    codes.sort_by_key(|c| *c as i32);
+    assert_eq!(
+        codes,
+        [TxValidationCode::Valid, TxValidationCode::MvccReadConflict]
+    );
+
+    // An organisation outside the channel: its peer serves no such channel, so no watcher.
+    let outsider = net.gateway("CivilAffairs", "clerk1").network(CH);
+    let err = outsider.commit_watcher().await.unwrap_err();
+    assert!(
+        matches!(err, GatewayError::Deliver { .. } | GatewayError::Events(_)),
+        "{err:?}"
+    );
+    net.down().await;
+}
+
+/// Runs every future to completion, concurrently, keeping their order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_enrolled_from_the_devnet_ca_transacts() {
     let net = Net::up().await;
     let ca = net

@@ -293,8 +293,16 @@ impl BlockEventsRequest {
         kind: BlockEventsKind,
         options: &EventsOptions<'_>,
     ) -> Result<Self, GatewayError> {
+        Self::build_at(network, kind, options.position().0)
+    }
+
+    /// A request for blocks from `start` on.
+    pub(crate) fn build_at(
+        network: &Network,
+        kind: BlockEventsKind,
+        start: SeekPosition,
+    ) -> Result<Self, GatewayError> {
         let gateway = network.gateway().clone();
-        let (start, _) = options.position();
         let creator = gateway.identity().serialized();
         let nonce = new_nonce();
         let channel_header = ChannelHeader {

@@ -12,6 +12,9 @@
 //!   ordering, [`Proposal::endorse`] collects endorsements and returns the prepared
 //!   [`Transaction`] envelope, which [`Transaction::submit`] signs and sends to the orderer; the
 //!   returned [`Commit`] asks for the transaction's validation code and block.
+//! * Many transactions in flight: [`Network::commit_watcher`] follows the channel's filtered
+//!   blocks once, and [`Transaction::submit_watched`] takes each transaction's status from that
+//!   stream instead of a signed `CommitStatus` call of its own.
 //! * Offline signing: a gateway without a signer produces unsigned messages whose
 //!   `bytes()`/`digest()` can be signed elsewhere and restored with
 //!   [`Gateway::new_signed_proposal`], [`Gateway::new_signed_transaction`],
@@ -26,6 +29,7 @@
 //!   and each peer's error detail.
 
 mod checkpoint;
+mod commits;
 mod connection;
 mod error;
 mod events;
@@ -34,6 +38,7 @@ mod proposal;
 pub use checkpoint::{
     Checkpoint, CheckpointError, Checkpointer, FileCheckpointer, InMemoryCheckpointer,
 };
+pub use commits::CommitWatcher;
 pub use connection::{Connection, ConnectionOptions, Endpoint, DEFAULT_MAX_MESSAGE_SIZE};
 pub use error::{CommitError, ErrorDetail, GatewayError, GrpcStatus, TransactionError};
 pub use events::{
@@ -400,6 +405,13 @@ impl Network {
         options: &EventsOptions<'_>,
     ) -> Result<BlockEventsRequest, GatewayError> {
         BlockEventsRequest::build(self, kind, options)
+    }
+
+    /// Follows the channel's filtered blocks from the newest one, for
+    /// [`Transaction::submit_watched`]: one stream serves the commit statuses of every
+    /// transaction in flight.
+    pub async fn commit_watcher(&self) -> Result<CommitWatcher, GatewayError> {
+        CommitWatcher::start(self).await
     }
 
     /// Streams blocks of `kind` from the peer's `protos.Deliver` service (Go: `BlockEvents`,

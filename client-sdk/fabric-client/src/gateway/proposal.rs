@@ -20,6 +20,7 @@ use fabric_protos::protos::{
 use rand::RngCore as _;
 use sha2::Digest as _;
 
+use super::commits::CommitWatcher;
 use super::error::{CommitError, GatewayError, TransactionError};
 use super::{decode, encode, with_deadline, CallOptions, Gateway};
 
@@ -501,6 +502,34 @@ impl Transaction {
 
     /// [`Transaction::submit`] with this invocation's own deadline (Go: `SubmitWithContext`).
     pub async fn submit_with(&self, options: &CallOptions) -> Result<Commit, GatewayError> {
+        self.send(options).await?;
+        self.commit()
+    }
+
+    /// Sends the transaction for ordering and waits for its status from `watcher`'s block
+    /// stream instead of a `CommitStatus` call of its own; falls back to `CommitStatus` when the
+    /// stream has ended, follows another channel, or brings no status within the commit-status
+    /// deadline.
+    pub async fn submit_watched(&self, watcher: &CommitWatcher) -> Result<Status, GatewayError> {
+        let watch = watcher.watch(&self.channel, &self.prepared.transaction_id);
+        self.send(&CallOptions::default()).await?;
+        let deadline = self.gateway.options().timeouts.commit_status;
+        match watch.wait(deadline).await {
+            Some(status) => Ok(status),
+            None => self.commit()?.status().await,
+        }
+    }
+
+    /// The signed request for this transaction's commit status.
+    fn commit(&self) -> Result<Commit, GatewayError> {
+        Commit::new(
+            self.gateway.clone(),
+            self.channel.clone(),
+            self.prepared.transaction_id.clone(),
+        )
+    }
+
+    async fn send(&self, options: &CallOptions) -> Result<(), GatewayError> {
         if self.envelope().signature.is_empty() {
             return Err(GatewayError::Unsigned("the transaction"));
         }
@@ -523,11 +552,7 @@ impl Transaction {
                 status: s.into(),
             })
         })?;
-        Commit::new(
-            self.gateway.clone(),
-            self.channel.clone(),
-            self.prepared.transaction_id.clone(),
-        )
+        Ok(())
     }
 }
 
