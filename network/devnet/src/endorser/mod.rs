@@ -395,7 +395,8 @@ async fn endorse(
     let mut signed = Vec::with_capacity(prp.len() + endorser.len());
     signed.extend_from_slice(&prp);
     signed.extend_from_slice(&endorser);
-    let signature = fabric_common::crypto::Signer::sign(signer, &signed)
+    let signature = node
+        .sign(&signed)
         .map_err(|e| format!("endorsing with plugin failed: {e}"))?;
     Ok(ProposalResponse {
         version: 1,

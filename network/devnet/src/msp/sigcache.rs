@@ -24,7 +24,7 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
-use fabric_common::crypto::{sha256, CryptoError, PublicKey};
+use fabric_common::crypto::{is_low_s, sha256, CryptoError, PublicKey};
 
 /// Entries per generation; two generations are kept (a few MB at most).
 const GENERATION: usize = 32_768;
@@ -69,6 +69,24 @@ pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), C
     Ok(())
 }
 
+/// Remembers a signature this process has just made over a message with SHA-256 `digest`,
+/// with the private key of `key`, so that checking it later (a committing peer checks every
+/// endorsement) is answered from memory. The caller vouches that the private key is `key`'s
+/// (a peer tests its key pair once when it starts); a high-S signature, which
+/// [`PublicKey::verify`] would reject, is not remembered.
+pub fn remember_own(key: &PublicKey, digest: [u8; 32], signature: &[u8]) {
+    if !is_low_s(signature).unwrap_or(false) {
+        return;
+    }
+    let entry: Entry = (
+        *key.to_uncompressed(),
+        digest,
+        signature.to_vec().into_boxed_slice(),
+    );
+    let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
+    insert(&mut g, entry);
+}
+
 fn insert(g: &mut Generations, entry: Entry) {
     if g.current.len() >= GENERATION {
         g.previous = std::mem::take(&mut g.current);
@@ -96,5 +114,30 @@ mod tests {
         // Another key with the remembered message and signature is rejected too.
         let other = SigningKey::generate();
         assert!(verify(other.public_key(), b"licence issued", &sig).is_err());
+    }
+
+    #[test]
+    fn own_signatures_are_remembered_only_for_their_exact_inputs() {
+        let key = SigningKey::generate();
+        let public = key.public_key().clone();
+        let sig = key.sign(b"endorsement").expect("sign");
+        remember_own(&public, sha256(b"endorsement"), &sig);
+        assert!(verify(&public, b"endorsement", &sig).is_ok());
+        // Remembering binds key, message and signature: any other combination is checked.
+        assert!(verify(&public, b"another endorsement", &sig).is_err());
+        let other = SigningKey::generate();
+        assert!(verify(other.public_key(), b"endorsement", &sig).is_err());
+        // A high-S twin is never remembered, so it still fails the low-S rule.
+        let high = high_s_twin(&sig);
+        remember_own(&public, sha256(b"endorsement"), &high);
+        assert!(verify(&public, b"endorsement", &high).is_err());
+    }
+
+    /// The same signature with `s` replaced by `n - s`.
+    fn high_s_twin(der: &[u8]) -> Vec<u8> {
+        let sig = p256::ecdsa::Signature::from_der(der).expect("DER");
+        let (r, s) = sig.split_scalars();
+        let twin = p256::ecdsa::Signature::from_scalars(r, -*s).expect("scalars");
+        twin.to_der().as_bytes().to_vec()
     }
 }

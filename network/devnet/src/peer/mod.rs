@@ -387,6 +387,9 @@ pub(crate) struct NodeInner {
     pub(crate) channels: RwLock<HashMap<String, Arc<PeerChannel>>>,
     pub(crate) support: Arc<ChaincodeSupport>,
     pub(crate) packages: crate::lifecycle::PackageStore,
+    /// Whether the signing identity's private key was found to match its certificate when the
+    /// peer started: only then are its endorsement signatures remembered as verified.
+    pub(crate) key_pair_checked: bool,
 }
 
 /// A peer of the devnet; cheap to clone.
@@ -506,11 +509,13 @@ impl PeerNode {
                 tracing::warn!(package_id = %p.package_id, error = %e, "installed package not usable");
             }
         }
+        let key_pair_checked = config.signer.check_key().is_ok();
         let inner = Arc::new(NodeInner {
             config,
             channels: RwLock::new(HashMap::new()),
             support,
             packages,
+            key_pair_checked,
         });
         inner
             .support
@@ -536,6 +541,20 @@ impl PeerNode {
     /// The peer's signing identity.
     pub fn signer(&self) -> &SigningIdentity {
         &self.inner.config.signer
+    }
+
+    /// Signs `message` as this peer; the signature is remembered as verified (see
+    /// [`crate::msp::sigcache::remember_own`]) when the peer's key pair checked out at start.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, fabric_common::crypto::CryptoError> {
+        use fabric_common::crypto::Signer as _;
+        let signer = &self.inner.config.signer;
+        // `sign` rather than `sign_digest`: signing whole messages takes the faster ECDSA path.
+        let signature = signer.sign(message)?;
+        if self.inner.key_pair_checked {
+            let digest = fabric_common::crypto::sha256(message);
+            crate::msp::sigcache::remember_own(signer.identity().public_key(), digest, &signature);
+        }
+        Ok(signature)
     }
 
     /// The chaincode packages installed with `_lifecycle`.
