@@ -549,6 +549,10 @@ pub async fn run(
         .map(|t| (t.code.clone(), t))
         .collect();
     let msp_id = client.identity.identity().msp_id().to_string();
+    // Every line's commit status from one filtered block stream rather than a call per line;
+    // a peer that will not open one still answers each line's own status call.
+    let watching = licences.with_commit_watcher().await;
+    let licences = watching.as_ref().unwrap_or(licences);
 
     let total = rows.len() as u64;
     let bar = (std::io::stderr().is_terminal() && !ctx.quiet).then(|| {
