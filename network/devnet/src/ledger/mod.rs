@@ -406,14 +406,19 @@ fn apply_key_ops(
             )?;
         }
         (Some(ValueOp::Upsert(v)), None) => {
-            let enc = match table.get(key)? {
+            // Written as if the key had no metadata, which is almost always so (new keys, keys
+            // without a key-level policy): one descent of the tree instead of a read and a
+            // write. Committed metadata, when the old value had some, is put back.
+            let kept = match table.insert(key, codec::encode_value(h, &[], v).as_slice())? {
                 Some(old) => {
                     let (_, meta, _) = codec::decode_value(old.value())?;
-                    codec::encode_value(h, meta, v)
+                    (!meta.is_empty()).then(|| codec::encode_value(h, meta, v))
                 }
-                None => codec::encode_value(h, &[], v),
+                None => None,
             };
-            table.insert(key, enc.as_slice())?;
+            if let Some(enc) = kept {
+                table.insert(key, enc.as_slice())?;
+            }
         }
         (None, Some(m)) => {
             let enc = match table.get(key)? {
