@@ -694,7 +694,7 @@ impl Committer {
             .expect("checked by endorser_transaction");
         let prp_bytes = action_body.proposal_response_payload.as_slice();
         let mut seen_bytes = HashSet::new();
-        let signed: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = action_body
+        let signed: Vec<(&[u8], Vec<u8>, &[u8])> = action_body
             .endorsements
             .iter()
             .filter(|e| seen_bytes.insert(e.endorser.as_slice()))
@@ -702,14 +702,12 @@ impl Committer {
                 let mut data = Vec::with_capacity(prp_bytes.len() + e.endorser.len());
                 data.extend_from_slice(prp_bytes);
                 data.extend_from_slice(&e.endorser);
-                (e.endorser.clone(), data, e.signature.clone())
+                (e.endorser.as_slice(), data, e.signature.as_slice())
             })
             .collect();
         let ids = verified_identities(
             &self.ctx.msps,
-            signed
-                .iter()
-                .map(|(i, d, s)| (i.as_slice(), d.as_slice(), s.as_slice())),
+            signed.iter().map(|(i, d, s)| (*i, d.as_slice(), *s)),
         );
         for (ns, policy) in write_ns.iter().zip(&policies) {
             let Some(nsrw) = rwset.ns_rwsets.iter().find(|n| n.namespace == *ns) else {
