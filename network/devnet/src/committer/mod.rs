@@ -42,6 +42,7 @@
 
 pub mod rangequery;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
@@ -65,6 +66,28 @@ use rangequery::{RangeQueryResultsHelper, RangeReads};
 
 /// Private write sets handed over by the endorsing side, by txid (Fabric's transient store).
 pub type PvtDataMap = HashMap<String, TxPvtReadWriteSet>;
+
+/// The private-data hashes on chain of one transaction that passed the per-transaction checks
+/// (steps 1–6): what a peer asks its transient store for, as Fabric's private data coordinator
+/// asks for the valid transactions of a block once it is validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxPvtHashes<'a> {
+    /// The transaction's id.
+    pub txid: &'a str,
+    /// `(namespace, collection, pvt_rwset_hash)` of each collection with a non-empty hash, in
+    /// read-write set order.
+    pub hashes: Vec<(&'a str, &'a str, &'a [u8])>,
+}
+
+/// What committing a block produced, besides the commit event.
+#[derive(Debug)]
+pub struct CommittedBlock {
+    /// The commit event (block as stored, codes).
+    pub event: Arc<CommitEvent>,
+    /// Whether a valid transaction of the block invoked `_lifecycle` (its definitions may have
+    /// changed).
+    pub lifecycle_invoked: bool,
+}
 
 /// Namespaces of system chaincodes an application chaincode may never write to.
 const SYSTEM_NAMESPACES: [&str; 4] = ["lscc", "_lifecycle", "cscc", "qscc"];
@@ -239,6 +262,8 @@ struct Stage1 {
     rwset: Option<TxRwSet>,
     written: Vec<WrittenKey>,
     vp_updates: Vec<WrittenKey>,
+    /// The invoked chaincode is `_lifecycle`.
+    lifecycle: bool,
 }
 
 fn fail(code: Code) -> Stage1 {
@@ -264,6 +289,8 @@ pub struct ValidatedBlock {
     pub txids: Vec<String>,
     /// The updates to commit with the block.
     pub updates: BlockUpdates,
+    /// Whether a valid transaction invoked `_lifecycle`.
+    pub lifecycle_invoked: bool,
 }
 
 impl Committer {
@@ -303,6 +330,17 @@ impl Committer {
 
     /// Validates a block against the committed state without committing it.
     pub fn validate(&self, block: &Block, pvt: &PvtDataMap) -> Result<ValidatedBlock, CommitError> {
+        self.validate_with(block, |_| Cow::Borrowed(pvt))
+    }
+
+    /// [`Committer::validate`] taking the private data from `fetch_pvt`, which is called once,
+    /// after the per-transaction checks, with the private-data hashes of the transactions that
+    /// passed them (so nothing has to decode the block again to know what to fetch).
+    fn validate_with<'p>(
+        &self,
+        block: &Block,
+        fetch_pvt: impl FnOnce(&[TxPvtHashes<'_>]) -> Cow<'p, PvtDataMap>,
+    ) -> Result<ValidatedBlock, CommitError> {
         let header = block
             .header
             .as_ref()
@@ -364,7 +402,39 @@ impl Committer {
             }
         }
 
+        let wanted: Vec<TxPvtHashes> = stage1
+            .iter()
+            .filter(|tx| tx.code == Code::Valid as i32)
+            .filter_map(|tx| {
+                let rw = tx.rwset.as_ref()?;
+                let hashes: Vec<_> = rw
+                    .ns_rwsets
+                    .iter()
+                    .flat_map(|ns| {
+                        ns.coll_hashed
+                            .iter()
+                            .filter(|c| !c.pvt_rwset_hash.is_empty())
+                            .map(|c| {
+                                (
+                                    ns.namespace.as_str(),
+                                    c.collection.as_str(),
+                                    c.pvt_rwset_hash.as_slice(),
+                                )
+                            })
+                    })
+                    .collect();
+                (!hashes.is_empty()).then_some(TxPvtHashes {
+                    txid: &tx.txid,
+                    hashes,
+                })
+            })
+            .collect();
+        let pvt = fetch_pvt(&wanted);
+        drop(wanted);
+        let pvt: &PvtDataMap = &pvt;
+
         // Stage 3, in block order: MVCC and phantom reads, then the updates.
+        let mut lifecycle_invoked = false;
         let mut overlay = Overlay::default();
         let mut updates = BlockUpdates::new();
         for (i, tx) in stage1.iter_mut().enumerate() {
@@ -379,6 +449,7 @@ impl Committer {
                         tx.code = code as i32;
                     } else {
                         overlay.apply(rw, &snap, h)?;
+                        lifecycle_invoked |= tx.lifecycle;
                         let pvt_writes = self.private_writes(&tx.txid, rw, pvt);
                         updates.add_valid_tx(h, &tx.txid, tx.timestamp, rw, &pvt_writes);
                     }
@@ -390,6 +461,7 @@ impl Committer {
             codes: stage1.iter().map(|t| t.code).collect(),
             txids: stage1.into_iter().map(|t| t.txid).collect(),
             updates,
+            lifecycle_invoked,
         })
     }
 
@@ -403,6 +475,23 @@ impl Committer {
         let v = self.validate(&block, pvt)?;
         set_filter(&mut block, v.codes.iter().map(|c| *c as u8).collect());
         Ok(self.ledger.commit_shared(Arc::new(block), &v.updates)?)
+    }
+
+    /// [`Committer::commit_block`] with the private write sets taken from `fetch_pvt`, called
+    /// once during validation with the private-data hashes of the transactions that passed the
+    /// per-transaction checks (a transaction that fails later, e.g. on MVCC, stores nothing).
+    pub fn commit_block_with(
+        &self,
+        mut block: Block,
+        fetch_pvt: impl FnOnce(&[TxPvtHashes<'_>]) -> PvtDataMap,
+    ) -> Result<CommittedBlock, CommitError> {
+        let v = self.validate_with(&block, |txs| Cow::Owned(fetch_pvt(txs)))?;
+        set_filter(&mut block, v.codes.iter().map(|c| *c as u8).collect());
+        let event = self.ledger.commit_shared(Arc::new(block), &v.updates)?;
+        Ok(CommittedBlock {
+            event,
+            lifecycle_invoked: v.lifecycle_invoked,
+        })
     }
 
     fn private_writes(&self, txid: &str, rw: &TxRwSet, pvt: &PvtDataMap) -> Vec<PvtCollWrites> {
@@ -605,7 +694,7 @@ impl Committer {
             .expect("checked by endorser_transaction");
         let prp_bytes = action_body.proposal_response_payload.as_slice();
         let mut seen_bytes = HashSet::new();
-        let signed: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> = action_body
+        let signed: Vec<(&[u8], Vec<u8>, &[u8])> = action_body
             .endorsements
             .iter()
             .filter(|e| seen_bytes.insert(e.endorser.as_slice()))
@@ -613,14 +702,12 @@ impl Committer {
                 let mut data = Vec::with_capacity(prp_bytes.len() + e.endorser.len());
                 data.extend_from_slice(prp_bytes);
                 data.extend_from_slice(&e.endorser);
-                (e.endorser.clone(), data, e.signature.clone())
+                (e.endorser.as_slice(), data, e.signature.as_slice())
             })
             .collect();
         let ids = verified_identities(
             &self.ctx.msps,
-            signed
-                .iter()
-                .map(|(i, d, s)| (i.as_slice(), d.as_slice(), s.as_slice())),
+            signed.iter().map(|(i, d, s)| (*i, d.as_slice(), *s)),
         );
         for (ns, policy) in write_ns.iter().zip(&policies) {
             let Some(nsrw) = rwset.ns_rwsets.iter().find(|n| n.namespace == *ns) else {
@@ -719,6 +806,7 @@ impl Committer {
                 );
             }
         }
+        out.lifecycle = cc == crate::lifecycle::LIFECYCLE;
         out.rwset = Some(rwset);
         Ok(Code::Valid)
     }

@@ -40,7 +40,7 @@ pub mod rwset;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use fabric_protos::common::Block;
 use fabric_protos::kvrwset::KvrwSet;
@@ -406,14 +406,19 @@ fn apply_key_ops(
             )?;
         }
         (Some(ValueOp::Upsert(v)), None) => {
-            let enc = match table.get(key)? {
+            // Written as if the key had no metadata, which is almost always so (new keys, keys
+            // without a key-level policy): one descent of the tree instead of a read and a
+            // write. Committed metadata, when the old value had some, is put back.
+            let kept = match table.insert(key, codec::encode_value(h, &[], v).as_slice())? {
                 Some(old) => {
                     let (_, meta, _) = codec::decode_value(old.value())?;
-                    codec::encode_value(h, meta, v)
+                    (!meta.is_empty()).then(|| codec::encode_value(h, meta, v))
                 }
-                None => codec::encode_value(h, &[], v),
+                None => None,
             };
-            table.insert(key, enc.as_slice())?;
+            if let Some(enc) = kept {
+                table.insert(key, enc.as_slice())?;
+            }
         }
         (None, Some(m)) => {
             let enc = match table.get(key)? {
@@ -762,6 +767,10 @@ impl Ledger {
         Ok(Snapshot {
             rtx: self.inner.db.begin_read()?,
             files: Arc::clone(&self.inner.files),
+            txids: OnceLock::new(),
+            state: OnceLock::new(),
+            pvt: OnceLock::new(),
+            pvt_hash: OnceLock::new(),
         })
     }
 
@@ -790,6 +799,28 @@ impl Ledger {
 pub struct Snapshot {
     rtx: redb::ReadTransaction,
     files: Arc<blockfile::BlockFiles>,
+    /// Tables of point reads, opened on first use: validation and simulation read many keys
+    /// through one snapshot, and opening a table looks its root up in redb's table tree.
+    txids: OnceLock<redb::ReadOnlyTable<&'static str, &'static [u8]>>,
+    state: OnceLock<BytesTable>,
+    pvt: OnceLock<BytesTable>,
+    pvt_hash: OnceLock<BytesTable>,
+}
+
+/// A read-only table of byte keys and values.
+type BytesTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// The table in `cell`, opening it in `rtx` the first time.
+fn opened<'s, K: redb::Key + 'static, V: redb::Value + 'static>(
+    cell: &'s OnceLock<redb::ReadOnlyTable<K, V>>,
+    rtx: &redb::ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<&'s redb::ReadOnlyTable<K, V>, LedgerError> {
+    if let Some(t) = cell.get() {
+        return Ok(t);
+    }
+    let t = rtx.open_table(def)?;
+    Ok(cell.get_or_init(|| t))
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -854,7 +885,7 @@ impl Snapshot {
 
     /// Where `txid` is and its validation code.
     pub fn tx_location(&self, txid: &str) -> Result<Option<TxLocation>, LedgerError> {
-        let t = self.rtx.open_table(TXIDS)?;
+        let t = opened(&self.txids, &self.rtx, TXIDS)?;
         let Some(g) = t.get(txid)? else {
             return Ok(None);
         };
@@ -868,19 +899,19 @@ impl Snapshot {
 
     /// Whether any transaction with `txid` is on the ledger (Fabric's `TxIDExists`).
     pub fn txid_exists(&self, txid: &str) -> Result<bool, LedgerError> {
-        Ok(self.rtx.open_table(TXIDS)?.get(txid)?.is_some())
+        Ok(opened(&self.txids, &self.rtx, TXIDS)?.get(txid)?.is_some())
     }
 
     /// The committed value of a public key.
     pub fn get_state(&self, ns: &str, key: &str) -> Result<Option<VersionedValue>, LedgerError> {
-        let t = self.rtx.open_table(STATE)?;
+        let t = opened(&self.state, &self.rtx, STATE)?;
         let g = t.get(codec::state_key(ns, key.as_bytes()).as_slice())?;
         g.map(|g| VersionedValue::decode(g.value())).transpose()
     }
 
     /// Only the version of a public key (the MVCC check's read; no value copy).
     pub fn get_version(&self, ns: &str, key: &str) -> Result<Option<Height>, LedgerError> {
-        let t = self.rtx.open_table(STATE)?;
+        let t = opened(&self.state, &self.rtx, STATE)?;
         let g = t.get(codec::state_key(ns, key.as_bytes()).as_slice())?;
         g.map(|g| codec::decode_value(g.value()).map(|(h, _, _)| h))
             .transpose()
@@ -891,7 +922,7 @@ impl Snapshot {
         &self,
         keys: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Vec<Option<Height>>, LedgerError> {
-        let t = self.rtx.open_table(STATE)?;
+        let t = opened(&self.state, &self.rtx, STATE)?;
         let mut out = Vec::new();
         let mut buf = Vec::new();
         for (ns, key) in keys {
@@ -956,7 +987,7 @@ impl Snapshot {
         coll: &str,
         key: &str,
     ) -> Result<Option<VersionedValue>, LedgerError> {
-        let t = self.rtx.open_table(PVT)?;
+        let t = opened(&self.pvt, &self.rtx, PVT)?;
         let g = t.get(codec::coll_key(ns, coll, key.as_bytes()).as_slice())?;
         g.map(|g| VersionedValue::decode(g.value())).transpose()
     }
@@ -998,7 +1029,7 @@ impl Snapshot {
         coll: &str,
         key_hash: &[u8],
     ) -> Result<Option<VersionedValue>, LedgerError> {
-        let t = self.rtx.open_table(PVT_HASH)?;
+        let t = opened(&self.pvt_hash, &self.rtx, PVT_HASH)?;
         let g = t.get(codec::coll_key(ns, coll, key_hash).as_slice())?;
         g.map(|g| VersionedValue::decode(g.value())).transpose()
     }

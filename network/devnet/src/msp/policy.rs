@@ -11,7 +11,7 @@
 //! Inputs are identities whose signatures were already verified once by the caller (Fabric's
 //! `SignatureSetToValidIdentities`): see [`verified_identities`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use fabric_common::msp::Principal;
@@ -151,23 +151,24 @@ pub fn verified_identities<'a>(
     msps: &ChannelMsps,
     signed: impl IntoIterator<Item = (&'a [u8], &'a [u8], &'a [u8])>,
 ) -> Vec<Arc<CheckedIdentity>> {
-    let mut seen: HashSet<(String, Vec<u8>)> = HashSet::new();
-    let mut out = Vec::new();
+    let mut out: Vec<Arc<CheckedIdentity>> = Vec::new();
     for (identity, data, signature) in signed {
         let Ok(id) = msps.deserialize(identity) else {
             continue;
         };
-        let key = (
-            id.msp_id().to_string(),
-            id.identity.certificate().der().to_vec(),
-        );
-        if seen.contains(&key) {
+        // Signature sets are small (a few endorsers): a scan of the identities counted so far
+        // is cheaper than hashing certificates into a set.
+        let counted = out.iter().any(|o| {
+            Arc::ptr_eq(o, &id)
+                || (o.msp_id() == id.msp_id()
+                    && o.identity.certificate().der() == id.identity.certificate().der())
+        });
+        if counted {
             continue;
         }
         if super::sigcache::verify(id.identity.public_key(), data, signature).is_err() {
             continue;
         }
-        seen.insert(key);
         out.push(id);
     }
     out

@@ -107,10 +107,16 @@ fn check_and_order(orderer: &Orderer, env: Envelope) -> Result<(), BroadcastErro
             "message payload is {size} bytes and exceeds maximum allowed {max} bytes"
         )));
     }
-    if let Ok(id) = fabric_common::identity::Identity::from_serialized(&shdr.creator) {
-        if id.certificate().not_after() < now_unix() {
-            return Err(BroadcastError::bad("broadcast client identity expired"));
-        }
+    // The channel's identity cache has the creator's certificate parsed already (the policy
+    // check below needs it too); only a creator of an MSP outside the channel is parsed here.
+    let not_after = match chain.context().msps.deserialize(&shdr.creator) {
+        Ok(id) => Some(id.identity.certificate().not_after()),
+        Err(_) => fabric_common::identity::Identity::from_serialized(&shdr.creator)
+            .ok()
+            .map(|id| id.certificate().not_after()),
+    };
+    if not_after.is_some_and(|t| t < now_unix()) {
+        return Err(BroadcastError::bad("broadcast client identity expired"));
     }
     deliver::check_policy(
         chain.context(),

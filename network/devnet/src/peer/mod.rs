@@ -277,10 +277,13 @@ impl PeerChannel {
     /// checks and an fsync): call it from a blocking context.
     pub fn deliver_block(&self, block: Block) -> Result<Arc<CommitEvent>, PeerError> {
         let _serial = self.commit_lock.lock().expect("commit lock");
-        let channel = self.channel_id().to_string();
-        let pvt = self.transient.for_block(&channel, &block);
-        let ev = self.committer.commit_block(block, &pvt)?;
-        if touches_lifecycle(&ev) {
+        let channel = self.channel_id();
+        // The private data is asked for once validation has decoded the block: the committer
+        // hands over the on-chain hashes of the transactions that passed its checks.
+        let done = self
+            .committer
+            .commit_block_with(block, |txs| self.transient.for_txs(channel, txs))?;
+        if done.lifecycle_invoked {
             if let Some(inner) = self.node.upgrade() {
                 let node = PeerNode { inner };
                 if let Err(e) = crate::lifecycle::refresh(&node, self) {
@@ -288,15 +291,14 @@ impl PeerChannel {
                 }
             }
         }
-        if !pvt.is_empty() {
-            let txids: Vec<String> = ev.txs.iter().map(|(t, _)| t.clone()).collect();
-            self.transient
-                .committed(&channel, &self.peer_name, ev.number(), &txids);
-        } else if ev.number() % 64 == 0 {
-            // Retention sweep for orphaned endorsements even when blocks carry no private data.
-            self.transient
-                .committed(&channel, &self.peer_name, ev.number(), &[]);
-        }
+        let ev = done.event;
+        // Whatever their validation codes, this peer is done with the block's transactions.
+        self.transient.committed(
+            channel,
+            &self.peer_name,
+            ev.number(),
+            ev.txs.iter().map(|(txid, _)| txid.as_str()),
+        );
         Ok(ev)
     }
 
@@ -686,26 +688,4 @@ impl PeerNode {
     {
         crate::endorser::EndorserService::server(self.clone())
     }
-}
-
-/// Whether a committed block has a valid transaction that invoked `_lifecycle` (a cheap byte
-/// search first: almost no block does).
-fn touches_lifecycle(ev: &CommitEvent) -> bool {
-    const VALID: i32 = fabric_protos::protos::TxValidationCode::Valid as i32;
-    let Some(data) = ev.block.data.as_ref() else {
-        return false;
-    };
-    let needle = crate::lifecycle::LIFECYCLE.as_bytes();
-    data.data.iter().zip(&ev.txs).any(|(d, (_, code))| {
-        *code == VALID
-            && d.windows(needle.len()).any(|w| w == needle)
-            && fabric_common::tx::unpack_envelope_bytes(d).is_ok_and(|tx| {
-                tx.actions.iter().any(|a| {
-                    a.chaincode_action
-                        .chaincode_id
-                        .as_ref()
-                        .is_some_and(|c| c.name == crate::lifecycle::LIFECYCLE)
-                })
-            })
-    })
 }

@@ -15,7 +15,7 @@ use fabric_protos::common::Block;
 use fabric_protos::rwset::{NsPvtReadWriteSet, TxPvtReadWriteSet};
 use sha2::{Digest, Sha256};
 
-use crate::committer::PvtDataMap;
+use crate::committer::{PvtDataMap, TxPvtHashes};
 
 /// Blocks after endorsement during which an uncommitted private write set is kept (Fabric's
 /// `peer.gossip.pvtData.transientstoreMaxBlockRetention` default).
@@ -92,6 +92,23 @@ impl TransientStore {
     /// collection, the candidate whose hash is the one on chain (so a mismatching endorsement
     /// cannot shadow a matching one).
     pub fn for_block(&self, channel: &str, block: &Block) -> PvtDataMap {
+        let hashes = block_pvt_hashes(block);
+        let txs: Vec<TxPvtHashes> = hashes
+            .iter()
+            .map(|(txid, colls)| TxPvtHashes {
+                txid,
+                hashes: colls
+                    .iter()
+                    .map(|((ns, coll), h)| (ns.as_str(), coll.as_str(), h.as_slice()))
+                    .collect(),
+            })
+            .collect();
+        self.for_txs(channel, &txs)
+    }
+
+    /// The private data for transactions whose private-data hashes on chain are known (what the
+    /// committer hands over), chosen as [`TransientStore::for_block`] chooses it.
+    pub fn for_txs(&self, channel: &str, txs: &[TxPvtHashes<'_>]) -> PvtDataMap {
         let mut out = PvtDataMap::new();
         let inner = self.inner.lock().expect("transient store");
         let Some(ch) = inner.get(channel) else {
@@ -100,35 +117,33 @@ impl TransientStore {
         if ch.entries.is_empty() {
             return out;
         }
-        for (txid, hashes) in block_pvt_hashes(block) {
-            let Some(e) = ch.entries.get(&txid) else {
+        for tx in txs {
+            let Some(e) = ch.entries.get(tx.txid) else {
                 continue;
             };
-            let mut merged: BTreeMap<String, NsPvtReadWriteSet> = BTreeMap::new();
-            for ((ns, coll), hash) in &hashes {
+            let mut merged: BTreeMap<&str, NsPvtReadWriteSet> = BTreeMap::new();
+            for &(ns, coll, hash) in &tx.hashes {
                 let found = e
                     .candidates
                     .iter()
                     .flat_map(|c| c.ns_pvt_rwset.iter())
-                    .filter(|n| &n.namespace == ns)
+                    .filter(|n| n.namespace == ns)
                     .flat_map(|n| n.collection_pvt_rwset.iter())
-                    .find(|c| {
-                        &c.collection_name == coll && Sha256::digest(&c.rwset)[..] == hash[..]
-                    })
+                    .find(|c| c.collection_name == coll && Sha256::digest(&c.rwset)[..] == *hash)
                     .or_else(|| {
                         // None matches: hand over the first, the committer reports the mismatch.
                         e.candidates
                             .iter()
                             .flat_map(|c| c.ns_pvt_rwset.iter())
-                            .filter(|n| &n.namespace == ns)
+                            .filter(|n| n.namespace == ns)
                             .flat_map(|n| n.collection_pvt_rwset.iter())
-                            .find(|c| &c.collection_name == coll)
+                            .find(|c| c.collection_name == coll)
                     });
                 if let Some(c) = found {
                     merged
-                        .entry(ns.clone())
+                        .entry(ns)
                         .or_insert_with(|| NsPvtReadWriteSet {
-                            namespace: ns.clone(),
+                            namespace: ns.to_string(),
                             collection_pvt_rwset: Vec::new(),
                         })
                         .collection_pvt_rwset
@@ -137,7 +152,7 @@ impl TransientStore {
             }
             if !merged.is_empty() {
                 out.insert(
-                    txid,
+                    tx.txid.to_string(),
                     TxPvtReadWriteSet {
                         data_model: 0,
                         ns_pvt_rwset: merged.into_values().collect(),
@@ -150,12 +165,20 @@ impl TransientStore {
 
     /// Records that `peer` committed block `number` holding `txids`, dropping entries every
     /// joined peer has committed and entries past the retention.
-    pub fn committed(&self, channel: &str, peer: &str, number: u64, txids: &[String]) {
+    pub fn committed<I>(&self, channel: &str, peer: &str, number: u64, txids: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
         let mut inner = self.inner.lock().expect("transient store");
         let Some(ch) = inner.get_mut(channel) else {
             return;
         };
+        if ch.entries.is_empty() {
+            return;
+        }
         for txid in txids {
+            let txid = txid.as_ref();
             let done = match ch.entries.get_mut(txid) {
                 Some(e) => {
                     e.consumed.insert(peer.to_string());
@@ -314,9 +337,9 @@ mod tests {
         assert_eq!(store.len("ch"), 2);
         store.committed("ch", "p2", 5, &["tx1".to_string()]);
         assert_eq!(store.len("ch"), 1);
-        store.committed("ch", "p1", 3 + MAX_BLOCK_RETENTION - 1, &[]);
+        store.committed("ch", "p1", 3 + MAX_BLOCK_RETENTION - 1, [""; 0]);
         assert_eq!(store.len("ch"), 1);
-        store.committed("ch", "p1", 3 + MAX_BLOCK_RETENTION, &[]);
+        store.committed("ch", "p1", 3 + MAX_BLOCK_RETENTION, [""; 0]);
         assert!(store.is_empty("ch"));
     }
 }
