@@ -413,23 +413,14 @@ impl GatewayService {
         }
     }
 
-    /// The policies the committer will check for this endorsement result.
+    /// The policies the committer will check for an endorsement result with `rwset`.
     fn requirements(
         &self,
         view: &ChannelView,
         chaincode: &str,
-        pr: &ProposalResponse,
+        rwset: &TxRwSet,
     ) -> Result<Requirements, String> {
         let mut req = Requirements::default();
-        let prp =
-            ProposalResponsePayload::decode(pr.payload.as_slice()).map_err(|e| e.to_string())?;
-        let action =
-            ChaincodeAction::decode(prp.extension.as_slice()).map_err(|e| e.to_string())?;
-        let rwset = if action.results.is_empty() {
-            TxRwSet::default()
-        } else {
-            TxRwSet::decode(&action.results).map_err(|e| e.to_string())?
-        };
         let snap = view.ledger.snapshot().map_err(|e| e.to_string())?;
         let cc_policy = |ns: &str, req: &mut Requirements| -> Result<(), String> {
             let p = view
@@ -553,22 +544,16 @@ impl GatewayService {
 }
 
 impl GatewayService {
-    /// The collections a proposal response touches and the organisations that are members of
+    /// The collections a read-write set touches and the organisations that are members of
     /// all of them.
     fn collection_scope(
         &self,
         first: &Endorser,
         channel: &str,
-        pr: &ProposalResponse,
+        rwset: &TxRwSet,
     ) -> (Vec<String>, BTreeSet<String>) {
         let mut names = Vec::new();
         let mut allowed: Option<BTreeSet<String>> = None;
-        let rwset = ProposalResponsePayload::decode(pr.payload.as_slice())
-            .ok()
-            .and_then(|prp| ChaincodeAction::decode(prp.extension.as_slice()).ok())
-            .filter(|a| !a.results.is_empty())
-            .and_then(|a| TxRwSet::decode(&a.results).ok())
-            .unwrap_or_default();
         for ns in &rwset.ns_rwsets {
             for c in &ns.coll_hashed {
                 names.push(c.collection.clone());
@@ -586,6 +571,16 @@ impl GatewayService {
         }
         (names, allowed.unwrap_or_default())
     }
+}
+
+/// The read-write set of a proposal response (empty when the chaincode action has no results).
+fn response_rwset(pr: &ProposalResponse) -> Result<TxRwSet, String> {
+    let prp = ProposalResponsePayload::decode(pr.payload.as_slice()).map_err(|e| e.to_string())?;
+    let action = ChaincodeAction::decode(prp.extension.as_slice()).map_err(|e| e.to_string())?;
+    if action.results.is_empty() {
+        return Ok(TxRwSet::default());
+    }
+    TxRwSet::decode(&action.results).map_err(|e| e.to_string())
 }
 
 fn evaluate(ctx: &ChannelContext, p: &EndorsementPolicy, ids: &[Arc<CheckedIdentity>]) -> bool {
@@ -915,8 +910,11 @@ impl Gateway for GatewayService {
             let view = first_e.peer.channel(&p.channel).ok_or_else(|| {
                 RpcStatus::failed_precondition(format!("channel {} not found", p.channel))
             })?;
-            let reqs = self
-                .requirements(&view, &p.chaincode, &first_pr)
+            let (reqs, rwset) = response_rwset(&first_pr)
+                .and_then(|rwset| {
+                    let reqs = self.requirements(&view, &p.chaincode, &rwset)?;
+                    Ok((reqs, rwset))
+                })
                 .map_err(|e| {
                     RpcStatus::failed_precondition(format!(
                         "no combination of peers can be derived which satisfy the endorsement policy: {e}"
@@ -927,7 +925,7 @@ impl Gateway for GatewayService {
                 // Transient data goes only to organisations in the distribution of every
                 // collection the transaction touches (Fabric asks discovery for collection
                 // members only when transient data is involved).
-                let (collections, allowed) = self.collection_scope(&first_e, &p.channel, &first_pr);
+                let (collections, allowed) = self.collection_scope(&first_e, &p.channel, &rwset);
                 if !collections.is_empty() {
                     let unrestricted = !layouts.is_empty();
                     layouts.retain(|l| l.iter().all(|o| allowed.contains(o)));
