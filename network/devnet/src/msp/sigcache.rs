@@ -26,11 +26,16 @@ use std::sync::{Mutex, OnceLock};
 
 use fabric_common::crypto::{sha256, CryptoError, PublicKey};
 
-/// Entries per generation; two generations are kept (a few MB at most).
+/// Entries per generation; two generations are kept (about 20 MB at most).
 const GENERATION: usize = 32_768;
 
-/// The exact inputs of one successful check: public point, SHA-256 of the message, signature.
-type Entry = ([u8; 65], [u8; 32], Box<[u8]>);
+/// Longest DER encoding of a P-256 ECDSA signature: a SEQUENCE of two INTEGERs of at most 33
+/// bytes each. A longer signature is never remembered, so it is checked in full every time.
+const MAX_SIGNATURE: usize = 72;
+
+/// The exact inputs of one successful check: public point, SHA-256 of the message, signature
+/// (its length and bytes, zero-padded), kept inline so a lookup allocates nothing.
+type Entry = ([u8; 65], [u8; 32], u8, [u8; MAX_SIGNATURE]);
 
 #[derive(Default)]
 struct Generations {
@@ -46,10 +51,16 @@ fn cache() -> &'static Mutex<Generations> {
 /// Verifies a DER signature by `key` over `message` (low-S required), as
 /// [`PublicKey::verify`], answering from memory when these exact inputs verified before.
 pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    if signature.len() > MAX_SIGNATURE {
+        return key.verify(message, signature);
+    }
+    let mut sig = [0u8; MAX_SIGNATURE];
+    sig[..signature.len()].copy_from_slice(signature);
     let entry: Entry = (
         *key.to_uncompressed(),
         sha256(message),
-        signature.to_vec().into_boxed_slice(),
+        signature.len() as u8,
+        sig,
     );
     {
         let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
@@ -96,5 +107,10 @@ mod tests {
         // Another key with the remembered message and signature is rejected too.
         let other = SigningKey::generate();
         assert!(verify(other.public_key(), b"licence issued", &sig).is_err());
+        // The remembered signature with a trailing zero byte (the padding of the stored copy)
+        // is another input, checked and rejected.
+        let mut padded = sig.clone();
+        padded.push(0);
+        assert!(verify(&public, b"licence issued", &padded).is_err());
     }
 }
