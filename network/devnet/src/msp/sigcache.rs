@@ -26,11 +26,16 @@ use std::sync::{Mutex, OnceLock};
 
 use fabric_common::crypto::{is_low_s, sha256, CryptoError, PublicKey};
 
-/// Entries per generation; two generations are kept (a few MB at most).
+/// Entries per generation; two generations are kept (about 20 MB at most).
 const GENERATION: usize = 32_768;
 
-/// The exact inputs of one successful check: public point, SHA-256 of the message, signature.
-type Entry = ([u8; 65], [u8; 32], Box<[u8]>);
+/// Longest DER encoding of a P-256 ECDSA signature: a SEQUENCE of two INTEGERs of at most 33
+/// bytes each. A longer signature is never remembered, so it is checked in full every time.
+const MAX_SIGNATURE: usize = 72;
+
+/// The exact inputs of one successful check: public point, SHA-256 of the message, signature
+/// (its length and bytes, zero-padded), kept inline so a lookup allocates nothing.
+type Entry = ([u8; 65], [u8; 32], u8, [u8; MAX_SIGNATURE]);
 
 #[derive(Default)]
 struct Generations {
@@ -46,11 +51,9 @@ fn cache() -> &'static Mutex<Generations> {
 /// Verifies a DER signature by `key` over `message` (low-S required), as
 /// [`PublicKey::verify`], answering from memory when these exact inputs verified before.
 pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
-    let entry: Entry = (
-        *key.to_uncompressed(),
-        sha256(message),
-        signature.to_vec().into_boxed_slice(),
-    );
+    let Some(entry) = entry(key, sha256(message), signature) else {
+        return key.verify(message, signature);
+    };
     {
         let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
         if g.current.contains(&entry) {
@@ -78,13 +81,21 @@ pub fn remember_own(key: &PublicKey, digest: [u8; 32], signature: &[u8]) {
     if !is_low_s(signature).unwrap_or(false) {
         return;
     }
-    let entry: Entry = (
-        *key.to_uncompressed(),
-        digest,
-        signature.to_vec().into_boxed_slice(),
-    );
+    let Some(entry) = entry(key, digest, signature) else {
+        return;
+    };
     let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
     insert(&mut g, entry);
+}
+
+/// The cache entry of these inputs; `None` for a signature too long to be a P-256 one.
+fn entry(key: &PublicKey, digest: [u8; 32], signature: &[u8]) -> Option<Entry> {
+    if signature.len() > MAX_SIGNATURE {
+        return None;
+    }
+    let mut sig = [0u8; MAX_SIGNATURE];
+    sig[..signature.len()].copy_from_slice(signature);
+    Some((*key.to_uncompressed(), digest, signature.len() as u8, sig))
 }
 
 fn insert(g: &mut Generations, entry: Entry) {
@@ -114,6 +125,11 @@ mod tests {
         // Another key with the remembered message and signature is rejected too.
         let other = SigningKey::generate();
         assert!(verify(other.public_key(), b"licence issued", &sig).is_err());
+        // The remembered signature with a trailing zero byte (the padding of the stored copy)
+        // is another input, checked and rejected.
+        let mut padded = sig.clone();
+        padded.push(0);
+        assert!(verify(&public, b"licence issued", &padded).is_err());
     }
 
     #[test]
