@@ -598,23 +598,16 @@ async fn main() {
     );
     let mut on_ledger = 1usize; // the template
     let mut imported = 0usize;
-    // Devnet data size and licence count at the first level, to measure growth per licence.
-    let mut grown_from: Option<(u64, usize)> = None;
+    // Devnet data added per imported licence, as measured by the last import of 1,000 or more.
+    let mut per_licence: u64 = 40_000;
     for (run, level) in levels.iter().enumerate() {
         let want = level.saturating_sub(on_ledger);
         // Each imported licence costs tens of KB across the four ledger copies: skip a level
         // that would fill the disk rather than fail half-way (and starve everything else).
-        // The cost is the growth since the previous level (the devnet's fixed files dominate a
-        // small ledger's average); about 30 KB measured up to 1,000,000 licences, 40 KB assumed
-        // before anything was measured.
-        let bytes_now = dir_bytes(dir.path());
-        let per_licence = match grown_from {
-            Some((bytes, count)) if on_ledger > count + 1_000 => {
-                (bytes_now.saturating_sub(bytes) / (on_ledger - count) as u64).max(20_000)
-            }
-            _ => 40_000,
-        };
-        grown_from.get_or_insert((bytes_now, on_ledger));
+        // The cost is the growth of the devnet's data over the previous import (not its
+        // average: the fixed files dominate a small ledger, and licences issued through the
+        // gateway carry full envelopes); about 30 KB measured up to 1,000,000 licences, 40 KB
+        // assumed before anything was measured.
         let need = (per_licence * want as u64) * 5 / 4;
         if let Some(free) = free_bytes(dir.path()) {
             if need > free {
@@ -629,8 +622,13 @@ async fn main() {
             }
         }
         let started = Instant::now();
+        let bytes_before = dir_bytes(dir.path());
         prepopulate(&devnet, &template, imported, imported + want, block_size);
         let prepop = started.elapsed();
+        if want >= 1_000 {
+            per_licence =
+                (dir_bytes(dir.path()).saturating_sub(bytes_before) / want as u64).max(20_000);
+        }
         imported += want;
         eprintln!(
             "imported {want} licences in {:.1} s; devnet data {:.2} GB",
