@@ -11,7 +11,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use fabric_protos::common::Block;
 use fabric_protos::rwset::{NsPvtReadWriteSet, TxPvtReadWriteSet};
 use sha2::{Digest, Sha256};
 
@@ -88,26 +87,9 @@ impl TransientStore {
         self.len(channel) == 0
     }
 
-    /// The private data for the transactions of `block`, one write set per txid: for each
-    /// collection, the candidate whose hash is the one on chain (so a mismatching endorsement
-    /// cannot shadow a matching one).
-    pub fn for_block(&self, channel: &str, block: &Block) -> PvtDataMap {
-        let hashes = block_pvt_hashes(block);
-        let txs: Vec<TxPvtHashes> = hashes
-            .iter()
-            .map(|(txid, colls)| TxPvtHashes {
-                txid,
-                hashes: colls
-                    .iter()
-                    .map(|((ns, coll), h)| (ns.as_str(), coll.as_str(), h.as_slice()))
-                    .collect(),
-            })
-            .collect();
-        self.for_txs(channel, &txs)
-    }
-
     /// The private data for transactions whose private-data hashes on chain are known (what the
-    /// committer hands over), chosen as [`TransientStore::for_block`] chooses it.
+    /// committer hands over), one write set per txid: for each collection, the candidate whose
+    /// hash is the one on chain (so a mismatching endorsement cannot shadow a matching one).
     pub fn for_txs(&self, channel: &str, txs: &[TxPvtHashes<'_>]) -> PvtDataMap {
         let mut out = PvtDataMap::new();
         let inner = self.inner.lock().expect("transient store");
@@ -195,49 +177,10 @@ impl TransientStore {
     }
 }
 
-type CollHashes = Vec<((String, String), Vec<u8>)>;
-
-/// `(txid, [((namespace, collection), pvt_rwset_hash)])` of every endorser transaction of a
-/// block that has private writes.
-fn block_pvt_hashes(block: &Block) -> Vec<(String, CollHashes)> {
-    let Some(data) = block.data.as_ref() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for d in &data.data {
-        let Ok(tx) = fabric_common::tx::unpack_envelope_bytes(d) else {
-            continue;
-        };
-        let mut hashes = Vec::new();
-        for a in &tx.actions {
-            let Ok(Some(rw)) = a.rwset() else { continue };
-            for ns in rw.ns_rwset {
-                for c in ns.collection_hashed_rwset {
-                    if !c.pvt_rwset_hash.is_empty() {
-                        hashes.push(((ns.namespace.clone(), c.collection_name), c.pvt_rwset_hash));
-                    }
-                }
-            }
-        }
-        if !hashes.is_empty() {
-            out.push((tx.tx_id().to_string(), hashes));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fabric_protos::common::{ChannelHeader, Envelope, Header, HeaderType, Payload};
-    use fabric_protos::protos::{
-        ChaincodeAction, ChaincodeActionPayload, ChaincodeEndorsedAction, ChaincodeInvocationSpec,
-        ChaincodeProposalPayload, ProposalResponsePayload, Transaction, TransactionAction,
-    };
-    use fabric_protos::rwset::{
-        CollectionHashedReadWriteSet, CollectionPvtReadWriteSet, NsReadWriteSet, TxReadWriteSet,
-    };
-    use prost::Message;
+    use fabric_protos::rwset::CollectionPvtReadWriteSet;
 
     fn pvt(ns: &str, coll: &str, bytes: &[u8]) -> TxPvtReadWriteSet {
         TxPvtReadWriteSet {
@@ -252,63 +195,9 @@ mod tests {
         }
     }
 
-    /// A block with one endorser transaction whose hashed rwset names `coll` with the hash of
-    /// `bytes`.
-    fn block(txid: &str, ns: &str, coll: &str, bytes: &[u8]) -> Block {
-        let rw = TxReadWriteSet {
-            data_model: 0,
-            ns_rwset: vec![NsReadWriteSet {
-                namespace: ns.into(),
-                rwset: Vec::new(),
-                collection_hashed_rwset: vec![CollectionHashedReadWriteSet {
-                    collection_name: coll.into(),
-                    hashed_rwset: Vec::new(),
-                    pvt_rwset_hash: Sha256::digest(bytes).to_vec(),
-                }],
-            }],
-        };
-        let prp = ProposalResponsePayload {
-            proposal_hash: vec![1],
-            extension: ChaincodeAction {
-                results: rw.encode_to_vec(),
-                ..Default::default()
-            }
-            .encode_to_vec(),
-        };
-        let cap = ChaincodeActionPayload {
-            chaincode_proposal_payload: ChaincodeProposalPayload {
-                input: ChaincodeInvocationSpec::default().encode_to_vec(),
-                transient_map: Default::default(),
-            }
-            .encode_to_vec(),
-            action: Some(ChaincodeEndorsedAction {
-                proposal_response_payload: prp.encode_to_vec(),
-                endorsements: Vec::new(),
-            }),
-        };
-        let payload = Payload {
-            header: Some(Header {
-                channel_header: ChannelHeader {
-                    r#type: HeaderType::EndorserTransaction as i32,
-                    tx_id: txid.into(),
-                    ..Default::default()
-                }
-                .encode_to_vec(),
-                signature_header: Vec::new(),
-            }),
-            data: Transaction {
-                actions: vec![TransactionAction {
-                    header: Vec::new(),
-                    payload: cap.encode_to_vec(),
-                }],
-            }
-            .encode_to_vec(),
-        };
-        let env = Envelope {
-            payload: payload.encode_to_vec(),
-            signature: Vec::new(),
-        };
-        crate::ledger::block::new_block(5, Vec::new(), vec![env.encode_to_vec()])
+    /// The hash on chain of one collection's private write set `bytes`.
+    fn on_chain(bytes: &[u8]) -> Vec<u8> {
+        Sha256::digest(bytes).to_vec()
     }
 
     #[test]
@@ -317,13 +206,16 @@ mod tests {
         store.persist("ch", "tx1", 3, pvt("cc", "c1", b"forged"));
         store.persist("ch", "tx1", 3, pvt("cc", "c1", b"genuine"));
         store.persist("ch", "tx1", 3, pvt("cc", "c1", b"genuine"));
-        let got = store.for_block("ch", &block("tx1", "cc", "c1", b"genuine"));
+        let hash = on_chain(b"genuine");
+        let txs = [TxPvtHashes {
+            txid: "tx1",
+            hashes: vec![("cc", "c1", hash.as_slice())],
+        }];
+        let got = store.for_txs("ch", &txs);
         let c = &got["tx1"].ns_pvt_rwset[0].collection_pvt_rwset[0];
         assert_eq!(c.rwset, b"genuine");
         // Another channel's store is separate.
-        assert!(store
-            .for_block("other", &block("tx1", "cc", "c1", b"genuine"))
-            .is_empty());
+        assert!(store.for_txs("other", &txs).is_empty());
     }
 
     #[test]
