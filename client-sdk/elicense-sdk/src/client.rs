@@ -426,17 +426,11 @@ impl LicenceClient {
         licences: Vec<NewLicence>,
         options: &BulkOptions,
     ) -> Vec<BulkItem> {
-        let watching;
-        let client = match &self.commits {
-            Some(_) => self,
-            None => match self.with_commit_watcher().await {
-                Ok(c) => {
-                    watching = c;
-                    &watching
-                }
-                Err(_) => self,
-            },
+        let watching = match &self.commits {
+            Some(_) => None,
+            None => self.with_commit_watcher().await.ok(),
         };
+        let client = watching.as_ref().unwrap_or(self);
         let semaphore = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
         for (index, licence) in licences.into_iter().enumerate() {
