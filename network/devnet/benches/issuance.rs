@@ -47,15 +47,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use elicense_chaincode::host::{HostOptions, HostedChaincode};
-use elicense_model::{Catalogue, IssueRequest, LicenceId};
-use elicense_sdk::fabric::profile::ConnectionProfile;
-use elicense_sdk::{BulkOptions, HolderKeyPair, LicenceClient, NewLicence};
+use elicense_model::LicenceId;
+use elicense_sdk::{BulkOptions, NewLicence};
 use fabric_common::tx::unpack_envelope;
-use fabric_devnet::devnet::{Devnet, DevnetConfig, DevnetSummary};
+use fabric_devnet::devnet::Devnet;
 use fabric_devnet::ledger::block::{block_header_hash, new_block};
 use fabric_devnet::ledger::{BlockUpdates, Height, Ledger, PvtCollWrites, TxRwSet};
-use fabric_devnet::topology::Topology;
 use fabric_protos::common::{BlockMetadataIndex, Envelope, Header, Payload, SignatureHeader};
 use fabric_protos::kvrwset::{KvWrite, KvrwSet};
 use fabric_protos::protos::{
@@ -67,49 +64,11 @@ use sha2::{Digest, Sha256};
 
 mod support;
 use support::{cpu_ticks, cpu_time, disk_write_bytes, env_or};
+#[path = "support/licences.rs"]
+mod licences;
+use licences::{LicenceNet, CH};
 
-const CH: &str = "police-service";
 const NS: &str = "elicense";
-const ISSUER_MSP: &str = "PublicSecurityMSP";
-const CATALOGUE: &str = include_str!("../../../fixtures/catalogue.json");
-
-fn client(s: &DevnetSummary, org: &str, user: &str) -> LicenceClient {
-    let msp_id = &s.peers.iter().find(|p| p.org == org).unwrap().msp_id;
-    let signing =
-        elicense_sdk::fabric::msp::load_signing_identity(msp_id, &s.msp[org][user]).unwrap();
-    let profile = ConnectionProfile::from_file(&s.profiles[org]).unwrap();
-    LicenceClient::connect(&profile, &signing, CH).unwrap()
-}
-
-fn licence(serial: &str, holder_pem: &str, now: i64) -> NewLicence {
-    let values: BTreeMap<String, String> = [
-        ("name", format!("王五{serial}")),
-        ("sex", "男".to_owned()),
-        ("ethnicity", "汉".to_owned()),
-        ("birth_date", "1975-06-30".to_owned()),
-        ("address", format!("广东省深圳市福田区{serial}号")),
-        (
-            "id_number",
-            format!("4403041975063{}", &serial[serial.len() - 5..]),
-        ),
-        ("issuing_authority", "深圳市公安局福田分局".to_owned()),
-        ("valid_from", "2015-01-01".to_owned()),
-        ("valid_until", "2035-01-01".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    NewLicence {
-        request: IssueRequest {
-            licence_id: LicenceId::build("IDC", "PSB", serial).unwrap(),
-            licence_type: "ID_CARD".into(),
-            holder_key: holder_pem.to_owned(),
-            not_before: now - 86_400,
-            not_after: now + 365 * 86_400,
-        },
-        values,
-    }
-}
 
 /// Replaces every occurrence of each `from` with its same-length `to`.
 fn substitute(bytes: &mut [u8], pairs: &[(&[u8], &[u8])]) {
@@ -459,16 +418,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn issue_load(
-    issuer: &LicenceClient,
-    tag: &str,
-    count: usize,
-    submitters: usize,
-    holder: &str,
-    now: i64,
-) -> RunFigures {
+async fn issue_load(net: &LicenceNet, tag: &str, count: usize, submitters: usize) -> RunFigures {
     let licences: Vec<NewLicence> = (0..count)
-        .map(|i| licence(&format!("{tag}{i:07}"), holder, now))
+        .map(|i| net.licence(&format!("{tag}{i:07}")))
         .collect();
     let options = BulkOptions {
         concurrency: submitters,
@@ -479,7 +431,7 @@ async fn issue_load(
     let threads0 = thread_ticks();
     let wait0 = runqueue_wait_ns();
     let started = Instant::now();
-    let items = issuer.issue_bulk(licences, &options).await;
+    let items = net.issuer.issue_bulk(licences, &options).await;
     let mut latencies = Vec::with_capacity(count);
     let mut failed = 0;
     for item in items {
@@ -525,42 +477,11 @@ async fn main() {
         Ok(d) => tempfile::Builder::new().tempdir_in(d).unwrap(),
         Err(_) => tempfile::tempdir().unwrap(),
     };
-    let devnet = Devnet::up(DevnetConfig::new(Topology::default_topology(), dir.path()))
-        .await
-        .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let deployed = devnet
-        .deploy_topology_chaincode(&format!("127.0.0.1:{port}"), None)
-        .unwrap();
-    let cc = HostedChaincode::start(HostOptions::new(&deployed.package_id).port(port))
-        .await
-        .unwrap();
-    let s = devnet.summary();
-    let admin = client(&s, "Regulator", "Admin");
-    let seeded = admin
-        .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
-        .await
-        .unwrap();
-    let issuer = client(&s, "PublicSecurity", "issuer1");
-    // The catalogue was committed on the regulator's peer: the issuer's own peer must have it
-    // too before the first issue is endorsed there.
-    issuer.wait_for_block(seeded.block_number).await.unwrap();
-    // One holder key for every licence: key generation is not what is measured.
-    let holder = HolderKeyPair::generate().public_pem();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let net = LicenceNet::up(dir.path()).await;
+    let devnet = &net.devnet;
 
     // The template: one licence issued through the gateway.
-    let t = issuer
-        .issue(licence("T00000000", &holder, now))
-        .await
-        .unwrap();
+    let t = net.issuer.issue(net.licence("T00000000")).await.unwrap();
     let issuer_ledger = devnet
         .peer("PublicSecurity")
         .or_else(|| devnet.peers().iter().find(|p| p.org == "PublicSecurity"))
@@ -576,7 +497,6 @@ async fn main() {
         &t.transaction_id,
         t.record.id.as_str(),
     );
-    let _ = ISSUER_MSP;
 
     println!(
         "devnet bulk issuance through the gateway: channel {CH}, {submitters} concurrent submitters, \
@@ -623,7 +543,7 @@ async fn main() {
         }
         let started = Instant::now();
         let bytes_before = dir_bytes(dir.path());
-        prepopulate(&devnet, &template, imported, imported + want, block_size);
+        prepopulate(devnet, &template, imported, imported + want, block_size);
         let prepop = started.elapsed();
         if want >= 1_000 {
             per_licence =
@@ -638,15 +558,13 @@ async fn main() {
         on_ledger += want;
         // Warm-up (connections, caches) outside the measured window.
         let _ = issue_load(
-            &issuer,
+            &net,
             &format!("W{run}"),
             submitters.min(256),
             submitters.min(256),
-            &holder,
-            now,
         )
         .await;
-        let f = issue_load(&issuer, &format!("G{run}"), count, submitters, &holder, now).await;
+        let f = issue_load(&net, &format!("G{run}"), count, submitters).await;
         let rate = f.committed as f64 / f.elapsed.as_secs_f64();
         let cpu_per_tx = f.cpu.as_secs_f64() * 1000.0 / f.committed.max(1) as f64;
         println!(
@@ -676,8 +594,5 @@ async fn main() {
         );
         on_ledger += f.committed + submitters.min(256);
     }
-    if let Err(e) = cc.stop().await {
-        eprintln!("stopping the chaincode server: {e}");
-    }
-    devnet.down().await;
+    net.down().await;
 }

@@ -8,8 +8,8 @@
 //!
 //! Setup as in the `issuance` bench: the default topology, channel `police-service`, the
 //! topology's chaincode hosted in this process; `REPLAY_N` licences (default 10,000) are issued
-//! through PublicSecurity's gateway by 512 concurrent submitters, so the blocks have the size and
-//! contents the network cuts under load. Then, `REPLAY_ROUNDS` times (default 5), a new peer of
+//! through PublicSecurity's gateway with the SDK's bulk issuance, 512 in flight, so the blocks
+//! have the size and contents the network cuts under load. Then, `REPLAY_ROUNDS` times (default 5), a new peer of
 //! the Regulator organisation (a channel member that stores no private values of licences) joins
 //! the channel from the genesis block, gets the same chaincode definition, and is handed every
 //! block of the orderer's store through [`PeerChannel::deliver_block`], exactly as the orderer's
@@ -25,63 +25,17 @@
 //!
 //! [`PeerChannel::deliver_block`]: fabric_devnet::peer::PeerChannel::deliver_block
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
-use elicense_chaincode::host::{HostOptions, HostedChaincode};
-use elicense_model::{Catalogue, IssueRequest, LicenceId};
-use elicense_sdk::fabric::profile::ConnectionProfile;
-use elicense_sdk::{HolderKeyPair, LicenceClient, NewLicence};
-use fabric_devnet::devnet::{Devnet, DevnetConfig, DevnetSummary};
+use elicense_sdk::{BulkOptions, NewLicence, CHAINCODE_NAME};
 use fabric_devnet::peer::{PeerNode, PeerNodeConfig, TransientStore};
-use fabric_devnet::topology::Topology;
 use fabric_protos::common::{Block, BlockMetadataIndex};
 
 mod support;
 use support::{cpu_time, disk_write_bytes, env_or};
-
-const CH: &str = "police-service";
-const CATALOGUE: &str = include_str!("../../../fixtures/catalogue.json");
-
-fn client(s: &DevnetSummary, org: &str, user: &str) -> LicenceClient {
-    let msp_id = &s.peers.iter().find(|p| p.org == org).unwrap().msp_id;
-    let signing =
-        elicense_sdk::fabric::msp::load_signing_identity(msp_id, &s.msp[org][user]).unwrap();
-    let profile = ConnectionProfile::from_file(&s.profiles[org]).unwrap();
-    LicenceClient::connect(&profile, &signing, CH).unwrap()
-}
-
-fn licence(serial: &str, holder_pem: &str, now: i64) -> NewLicence {
-    let values: BTreeMap<String, String> = [
-        ("name", format!("王五{serial}")),
-        ("sex", "男".to_owned()),
-        ("ethnicity", "汉".to_owned()),
-        ("birth_date", "1975-06-30".to_owned()),
-        ("address", format!("广东省深圳市福田区{serial}号")),
-        (
-            "id_number",
-            format!("4403041975063{}", &serial[serial.len() - 5..]),
-        ),
-        ("issuing_authority", "深圳市公安局福田分局".to_owned()),
-        ("valid_from", "2015-01-01".to_owned()),
-        ("valid_until", "2035-01-01".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    NewLicence {
-        request: IssueRequest {
-            licence_id: LicenceId::build("IDC", "PSB", serial).unwrap(),
-            licence_type: "ID_CARD".into(),
-            holder_key: holder_pem.to_owned(),
-            not_before: now - 86_400,
-            not_after: now + 365 * 86_400,
-        },
-        values,
-    }
-}
+#[path = "support/licences.rs"]
+mod licences;
+use licences::{LicenceNet, CH};
 
 fn filter(b: &Block) -> Vec<u8> {
     b.metadata.as_ref().unwrap().metadata[BlockMetadataIndex::TransactionsFilter as usize].clone()
@@ -92,39 +46,20 @@ async fn main() {
     let count: usize = env_or("REPLAY_N", 10_000);
     let rounds: usize = env_or("REPLAY_ROUNDS", 5);
     let dir = tempfile::tempdir().unwrap();
-    let devnet = Devnet::up(DevnetConfig::new(
-        Topology::default_topology(),
-        dir.path().join("net"),
-    ))
-    .await
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let deployed = devnet
-        .deploy_topology_chaincode(&format!("127.0.0.1:{port}"), None)
-        .unwrap();
-    let cc = HostedChaincode::start(HostOptions::new(&deployed.package_id).port(port))
-        .await
-        .unwrap();
-    let s = devnet.summary();
-    client(&s, "Regulator", "Admin")
-        .init_catalogue(&Catalogue::from_json(CATALOGUE).unwrap())
-        .await
-        .unwrap();
-    let peer_of = |org: &str| {
-        devnet
-            .peers()
-            .iter()
-            .find(|p| p.org == org)
-            .unwrap()
-            .node
-            .clone()
-    };
-    // Every peer has the catalogue before the issuer's gateway endorses against it.
+    let net = LicenceNet::up(&dir.path().join("net")).await;
+    let devnet = &net.devnet;
     let orderer_ledger = devnet.orderer().chain(CH).unwrap().ledger().clone();
+    let licences: Vec<NewLicence> = (0..count)
+        .map(|i| net.licence(&format!("R{i:08}")))
+        .collect();
+    let options = BulkOptions {
+        concurrency: 512,
+        ..BulkOptions::default()
+    };
+    for item in net.issuer.issue_bulk(licences, &options).await {
+        item.outcome.unwrap();
+    }
+    // Every peer has committed every block before the blocks are replayed.
     let caught_up = |ledger_height: u64| {
         devnet
             .peers()
@@ -136,37 +71,13 @@ async fn main() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
-    let issuer = client(&s, "PublicSecurity", "issuer1");
-    let holder = HolderKeyPair::generate().public_pem();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    let live = devnet
+        .peers()
+        .iter()
+        .find(|p| p.org == "Regulator")
         .unwrap()
-        .as_secs() as i64;
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..512 {
-        let (next, issuer, holder) = (next.clone(), issuer.clone(), holder.clone());
-        tasks.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                issuer
-                    .issue(licence(&format!("R{i:08}"), &holder, now))
-                    .await
-                    .unwrap();
-            }
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r.unwrap();
-    }
-    while !caught_up(orderer_ledger.height()) {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-
-    let live = peer_of("Regulator");
+        .node
+        .clone();
     let live_ch = live.channel(CH).unwrap();
     let height = live_ch.ledger().height();
     let blocks: Vec<Block> = (0..height)
@@ -182,7 +93,7 @@ async fn main() {
     let definition = live_ch
         .chaincodes()
         .into_iter()
-        .find(|d| d.definition.package_id == deployed.package_id)
+        .find(|d| d.definition.name == CHAINCODE_NAME)
         .unwrap()
         .definition
         .clone();
@@ -228,8 +139,5 @@ async fn main() {
         node.shutdown();
     }
     println!("lowest CPU ms/tx: {best:.3}");
-    if let Err(e) = cc.stop().await {
-        eprintln!("stopping the chaincode server: {e}");
-    }
-    devnet.down().await;
+    net.down().await;
 }
