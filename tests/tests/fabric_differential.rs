@@ -81,19 +81,37 @@ impl Script {
     }
 
     /// Endorses `args` (by the Gateway's plan, or by exactly `orgs`) without submitting.
+    ///
+    /// A commit status comes from the Gateway's own peer; the other organisation's peer may
+    /// commit that block a moment later, and until it has, the two simulate against different
+    /// versions and the Gateway reports that their payloads do not match. Both networks have
+    /// that window, so such an endorsement is retried on a fresh proposal (nothing was
+    /// submitted); any other failure ends the test.
     async fn endorse(&self, args: &[&str], orgs: &[&str]) -> fabric_client::Transaction {
-        let mut p = self
-            .contract()
-            .new_proposal(args[0])
-            .string_args(&args[1..]);
-        if !orgs.is_empty() {
-            p = p.endorsing_organizations(orgs.iter().map(|o| format!("{o}MSP")));
+        const CONVERGENCE_RETRIES: u32 = 40;
+        let mut attempt = 0;
+        loop {
+            let mut p = self
+                .contract()
+                .new_proposal(args[0])
+                .string_args(&args[1..]);
+            if !orgs.is_empty() {
+                p = p.endorsing_organizations(orgs.iter().map(|o| format!("{o}MSP")));
+            }
+            match p.build().expect("proposal").endorse().await {
+                Ok(tx) => return tx,
+                Err(e)
+                    if attempt < CONVERGENCE_RETRIES
+                        && e.details().iter().any(|d| {
+                            d.message.contains("ProposalResponsePayloads do not match")
+                        }) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(e) => panic!("endorsing {args:?}: {e} {:?}", e.details()),
+            }
         }
-        p.build()
-            .expect("proposal")
-            .endorse()
-            .await
-            .unwrap_or_else(|e| panic!("endorsing {args:?}: {e} {:?}", e.details()))
     }
 
     /// Submits an endorsed transaction and waits for its commit status.
