@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p fabric-devnet --bench commit
-//! COMMIT_BLOCKS=200 COMMIT_TXS=400 cargo bench -p fabric-devnet --bench commit
+//! COMMIT_BLOCKS=200 COMMIT_TXS=400 COMMIT_MERGE_AFTER=262144 cargo bench -p fabric-devnet --bench commit
 //! ```
 //!
 //! Each transaction has a random 64-hex-digit txid, writes a licence key with a key-level
@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use fabric_devnet::ledger::block::new_block;
 use fabric_devnet::ledger::{
-    BlockUpdates, CollHashedRwSet, Height, Ledger, NsRwSet, PvtCollWrites, TxRwSet,
+    BlockUpdates, CollHashedRwSet, Height, Ledger, LedgerOptions, NsRwSet, PvtCollWrites,
+    TxRwSet,
 };
 use fabric_protos::kvrwset::{
     HashedRwSet, KvMetadataEntry, KvMetadataWrite, KvWrite, KvWriteHash, KvrwSet,
@@ -103,7 +104,9 @@ fn main() {
     let per_block: u64 = env_or("COMMIT_TXS", 400);
     let report_every: u64 = env_or("COMMIT_REPORT", 50).max(1);
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(dir.path().join("bench.redb"), "ch").unwrap();
+    let mut options = LedgerOptions::default();
+    options.merge_after = env_or("COMMIT_MERGE_AFTER", options.merge_after);
+    let ledger = Ledger::open_with(dir.path().join("bench.redb"), "ch", options).unwrap();
     println!(
         "ledger commit: blocks of {per_block} issuance-shaped transactions (4.5 KB envelope, 3 \
          writes + metadata, 1 private hash, private value), one ledger, one thread"

@@ -3,8 +3,8 @@
 
 use fabric_devnet::ledger::block::{block_header_hash, new_block};
 use fabric_devnet::ledger::{
-    BlockUpdates, Height, Ledger, LedgerError, NsRwSet, PvtCollWrites, TxRwSet,
-    VALIDATION_PARAMETER,
+    BlockUpdates, CollHashedRwSet, Height, Ledger, LedgerError, LedgerOptions, NsRwSet,
+    PvtCollWrites, TxRwSet, VALIDATION_PARAMETER,
 };
 use fabric_protos::kvrwset::{
     HashedRwSet, KvMetadataEntry, KvMetadataWrite, KvWrite, KvWriteHash, KvrwSet,
@@ -366,6 +366,111 @@ fn first_txid_occurrence_wins_and_invalid_txids_are_indexed() {
     assert!(s.txid_exists("dup").unwrap());
     assert!(!s.txid_exists("nope").unwrap());
     assert_eq!(s.dump_state().unwrap().len(), 0);
+}
+
+/// A transaction writing (or deleting, with an empty value) private hash `key` of `coll`.
+fn hashed_write(key: &[u8], value: &[u8]) -> TxRwSet {
+    TxRwSet {
+        ns_rwsets: vec![NsRwSet {
+            namespace: "cc".into(),
+            kv: KvrwSet::default(),
+            coll_hashed: vec![CollHashedRwSet {
+                collection: "coll".into(),
+                hashed: HashedRwSet {
+                    hashed_writes: vec![KvWriteHash {
+                        key_hash: key.to_vec(),
+                        is_delete: value.is_empty(),
+                        value_hash: value.to_vec(),
+                        is_purge: false,
+                    }],
+                    ..Default::default()
+                },
+                pvt_rwset_hash: vec![],
+            }],
+        }],
+    }
+}
+
+#[test]
+fn snapshots_keep_their_view_of_txids_and_private_hashes_while_recent_entries_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l");
+    let options = LedgerOptions {
+        merge_after: 16,
+        ..LedgerOptions::default()
+    };
+    let l = Ledger::open_with(&path, "ch", options).unwrap();
+    // Block n: txids t{n}-0..3; hash key k{n%5} rewritten, k{(n+1)%5} deleted.
+    let block = |n: u64| -> Vec<(String, TxRwSet)> {
+        let mut txs: Vec<(String, TxRwSet)> = (0..3)
+            .map(|i| (format!("t{n}-{i}"), TxRwSet::default()))
+            .collect();
+        txs.push((
+            format!("t{n}-3"),
+            hashed_write(format!("k{}", n % 5).as_bytes(), format!("v{n}").as_bytes()),
+        ));
+        txs.push((
+            format!("t{n}-4"),
+            hashed_write(format!("k{}", (n + 1) % 5).as_bytes(), b""),
+        ));
+        txs
+    };
+    let hash_of = |s: &fabric_devnet::ledger::Snapshot, k: u64| {
+        s.get_private_hash("cc", "coll", format!("k{k}").as_bytes())
+            .unwrap()
+            .map(|v| (v.value, v.version))
+    };
+    for n in 0..7 {
+        commit_txs(&l, &block(n));
+    }
+    let early = l.snapshot().unwrap();
+    let early_hashes: Vec<_> = (0..5).map(|k| hash_of(&early, k)).collect();
+    assert_eq!(
+        early_hashes[1],
+        Some((b"v6".to_vec(), Height { block: 6, tx: 3 }))
+    );
+    assert_eq!(early_hashes[2], None, "deleted by block 6");
+    // Many generations merge and are dropped while the early snapshot is held.
+    for n in 7..60 {
+        commit_txs(&l, &block(n));
+    }
+    let late = l.snapshot().unwrap();
+    for k in 0..5 {
+        assert_eq!(hash_of(&early, k), early_hashes[k as usize], "k{k}");
+    }
+    assert_eq!(
+        hash_of(&late, 4),
+        Some((b"v59".to_vec(), Height { block: 59, tx: 3 }))
+    );
+    assert_eq!(hash_of(&late, 0), None, "deleted by block 59");
+    assert_eq!(
+        early.tx_location("t3-1").unwrap().map(|t| (t.block, t.tx)),
+        Some((3, 1))
+    );
+    assert!(!early.txid_exists("t7-0").unwrap(), "committed after it");
+    for n in 0..60 {
+        for i in 0..5 {
+            let at = late.tx_location(&format!("t{n}-{i}")).unwrap();
+            assert_eq!(at.map(|t| (t.block, t.tx)), Some((n, i)));
+        }
+    }
+    // Reopened, with or without recent entries in memory, the ledger answers the same.
+    let late_hashes: Vec<_> = (0..5).map(|k| hash_of(&late, k)).collect();
+    drop((early, late, l));
+    for merge_after in [16, 1 << 20] {
+        let l = Ledger::open_with(
+            &path,
+            "ch",
+            LedgerOptions {
+                merge_after,
+                ..LedgerOptions::default()
+            },
+        )
+        .unwrap();
+        let s = l.snapshot().unwrap();
+        assert_eq!((0..5).map(|k| hash_of(&s, k)).collect::<Vec<_>>(), late_hashes);
+        assert!(s.txid_exists("t0-0").unwrap() && s.txid_exists("t59-4").unwrap());
+    }
 }
 
 #[tokio::test]

@@ -6,8 +6,11 @@
 //!
 //! * every block the child reported committed is there (durability of a returned commit);
 //! * the header hash chain verifies from block 0 to the tip;
-//! * the state, txid index and history equal a replay of the stored blocks into a fresh ledger
-//!   (atomicity: no block without its state, no state without its block).
+//! * the state, private-data hashes, txid index and history equal a replay of the stored blocks
+//!   into a fresh ledger (atomicity: no block without its state, no state without its block).
+//!
+//! The child keeps few recent txid and private-hash entries in memory, so merges into their
+//! tables and the deletion of merged log rows happen every few blocks and get killed too.
 //!
 //! A SIGKILL loses the process but not the OS page cache, so this proves atomicity of the commit
 //! against a process dying mid-write; durability against power loss rests on redb's fsync
@@ -18,15 +21,26 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fabric_devnet::ledger::block::{block_header_hash, new_block};
-use fabric_devnet::ledger::{BlockUpdates, Height, Ledger, NsRwSet, TxRwSet};
-use fabric_protos::kvrwset::{KvWrite, KvrwSet};
+use fabric_devnet::ledger::{
+    BlockUpdates, CollHashedRwSet, Height, Ledger, LedgerOptions, NsRwSet, TxRwSet,
+};
+use fabric_protos::kvrwset::{HashedRwSet, KvWrite, KvWriteHash, KvrwSet};
 
 const CHILD_ENV: &str = "DEVNET_LEDGER_CRASH_CHILD";
+const COLL: &str = "coll";
+/// Transactions per block.
+const TXS: u64 = 50;
+
+/// Key hash `i` of the collection (a small key space, so hashes are rewritten and deleted).
+fn key_hash(i: u64) -> Vec<u8> {
+    format!("h{i:03}").into_bytes()
+}
 
 /// Deterministic block content: block `n` carries 50 transactions, each an encoded rwset writing
-/// or deleting keys chosen from `n` and the transaction index (so replays are reproducible).
+/// or deleting keys and one private-data hash chosen from `n` and the transaction index (so
+/// replays are reproducible).
 fn block_txs(n: u64) -> Vec<(String, TxRwSet)> {
-    (0..50u64)
+    (0..TXS)
         .map(|i| {
             let mut x = n
                 .wrapping_mul(6364136223846793005)
@@ -49,6 +63,17 @@ fn block_txs(n: u64) -> Vec<(String, TxRwSet)> {
             // A transaction's rwset holds each key once.
             ws.sort_by(|a, b| a.key.cmp(&b.key));
             ws.dedup_by(|a, b| a.key == b.key);
+            x ^= x >> 31;
+            let hashed = KvWriteHash {
+                key_hash: key_hash(x % 300),
+                is_delete: x % 7 == 0,
+                value_hash: if x % 7 == 0 {
+                    vec![]
+                } else {
+                    format!("vh{n}-{i}").into_bytes()
+                },
+                is_purge: false,
+            };
             (
                 format!("tx-{n}-{i}"),
                 TxRwSet {
@@ -58,7 +83,14 @@ fn block_txs(n: u64) -> Vec<(String, TxRwSet)> {
                             writes: ws,
                             ..Default::default()
                         },
-                        coll_hashed: vec![],
+                        coll_hashed: vec![CollHashedRwSet {
+                            collection: COLL.into(),
+                            hashed: HashedRwSet {
+                                hashed_writes: vec![hashed],
+                                ..Default::default()
+                            },
+                            pvt_rwset_hash: vec![],
+                        }],
                     }],
                 },
             )
@@ -94,7 +126,11 @@ fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let l = Ledger::open(&path, "ch").expect("open in child");
+    let options = LedgerOptions {
+        merge_after: 120,
+        ..LedgerOptions::default()
+    };
+    let l = Ledger::open_with(&path, "ch", options).expect("open in child");
     loop {
         let n = l.height();
         commit_next(&l, &block_txs(n));
@@ -188,9 +224,20 @@ fn verify_chain_and_replay(l: &Ledger, dir: &std::path::Path, round: u32) {
     assert_eq!(prev.unwrap(), l.last_header_hash());
     let rs = replay.snapshot().unwrap();
     assert_eq!(snap.dump_state().unwrap(), rs.dump_state().unwrap());
-    for n in [0, l.height() - 1] {
-        let id = format!("tx-{n}-7");
-        assert_eq!(snap.tx_location(&id).unwrap(), rs.tx_location(&id).unwrap());
+    for n in 0..l.height() {
+        for i in 0..TXS {
+            let id = format!("tx-{n}-{i}");
+            let at = snap.tx_location(&id).unwrap();
+            assert_eq!(at, rs.tx_location(&id).unwrap(), "{id}");
+            assert_eq!(at.map(|t| (t.block, t.tx)), Some((n, i)), "{id}");
+        }
+    }
+    for i in 0..300 {
+        assert_eq!(
+            snap.get_private_hash("cc", COLL, &key_hash(i)).unwrap(),
+            rs.get_private_hash("cc", COLL, &key_hash(i)).unwrap(),
+            "private hash {i}"
+        );
     }
     let next = format!("tx-{}-0", l.height());
     assert!(snap.tx_location(&next).unwrap().is_none());

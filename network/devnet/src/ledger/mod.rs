@@ -9,9 +9,10 @@
 //!
 //! 1. the block bytes are appended to the current block file and `fdatasync`ed;
 //! 2. **one** redb write transaction holds, together: the block's index entry (number → file,
-//!    offset, length), its txid index entries, the state / private-hash / private updates of its
-//!    valid transactions, their history entries, and the savepoint (the block's number). It is
-//!    committed with [`redb::Durability::Immediate`] (redb fsyncs before returning).
+//!    offset, length), the state / private updates and history entries of its valid transactions,
+//!    its txid index and private-hash entries (in the recent-entry log, see below), and the
+//!    savepoint (the block's number). It is committed with [`redb::Durability::Immediate`] (redb
+//!    fsyncs before returning).
 //!
 //! The redb commit is the moment the block is on the ledger: when `commit` returns `Ok`,
 //! everything of that block is on disk, and after a crash at any earlier moment the database
@@ -22,11 +23,20 @@
 //! the last indexed block before anything is appended again.
 //!
 //! So blocks and state **cannot disagree by construction**: there is no window in which a block is
-//! indexed without its state updates or the reverse, and no replay is ever needed. [`Ledger::open`]
-//! still checks the invariant (savepoint = number of the last indexed block, block files at least
-//! as long as the index says) and refuses a store that breaks it; `tests/ledger_crash.rs` kills a
-//! committing process with SIGKILL repeatedly and checks that every block reported committed is
-//! present, the hash chain verifies and the state equals a replay of the blocks.
+//! indexed without its state updates or the reverse, and no replay of blocks is ever needed.
+//! [`Ledger::open`] still checks the invariant (savepoint = number of the last indexed block,
+//! block files at least as long as the index says) and refuses a store that breaks it;
+//! `tests/ledger_crash.rs` kills a committing process with SIGKILL repeatedly and checks that
+//! every block reported committed is present, the hash chain verifies and the state equals a
+//! replay of the blocks.
+//!
+//! # Keys that are hashes
+//!
+//! Txids and private-data key hashes would land on random B-tree leaves, and rewriting a leaf
+//! per key made commits slower as the ledger grew. Their entries are logged per block (appended
+//! in order, cheap), held in memory, and merged into their tables in key order a slice per
+//! block; reads look at the recent entries first. `recent` has the details; what a commit makes
+//! durable is the same.
 //!
 //! Notifications ([`Ledger::subscribe`], [`Ledger::watch_height`]) are sent only after the
 //! durable commit, so a Deliver stream or a commit-status waiter never reports a block that a crash
@@ -34,6 +44,7 @@
 
 mod blockfile;
 mod codec;
+mod recent;
 
 pub mod block;
 pub mod rwset;
@@ -41,6 +52,8 @@ pub mod rwset;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use recent::{Generation, Kind, Recent};
 
 use fabric_protos::common::Block;
 use fabric_protos::kvrwset::KvrwSet;
@@ -62,11 +75,39 @@ const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 const PVT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pvt");
 const PVT_HASH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pvt_hash");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Each block's entries of the txid and private-hash tables until they are merged into them
+/// (see `recent`): (block number, chunk) → encoded entries. Chunks stay well below a page: redb
+/// rewrites a leaf whole, and a leaf of a few huge values would be rewritten at every append.
+const RECENT_LOG: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("recent_log");
 const SAVEPOINT: &str = "savepoint";
 
 /// redb's page cache per ledger. A devnet runs one ledger per peer and channel, so this is kept
 /// well below redb's 1 GiB default; it holds the hot part of a million-key state.
 const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Keys of the txid and private-hash tables held in memory before a merge (about 200 bytes each,
+/// and up to two generations): at a million licences a merge then rewrites each leaf of those
+/// tables about once per 100,000 transactions instead of once per transaction.
+const DEFAULT_MERGE_AFTER: usize = 256 * 1024;
+
+/// How a ledger is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerOptions {
+    /// redb's page cache in bytes.
+    pub cache_bytes: usize,
+    /// Recent txid and private-hash entries kept in memory before they are merged into their
+    /// tables (at least 1).
+    pub merge_after: usize,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        LedgerOptions {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            merge_after: DEFAULT_MERGE_AFTER,
+        }
+    }
+}
 
 /// The metadata entry name Fabric uses for a key-level endorsement policy.
 pub const VALIDATION_PARAMETER: &str = "VALIDATION_PARAMETER";
@@ -437,6 +478,40 @@ fn apply_key_ops(
     Ok(())
 }
 
+/// What [`apply_key_ops`] does to a key whose committed encoded value is `old`, for a table kept
+/// in memory first: `None` leaves the key as it is, `Some(None)` deletes it.
+fn next_value(
+    old: Option<&[u8]>,
+    ops: &KeyOps,
+    h: Height,
+) -> Result<Option<Option<Vec<u8>>>, LedgerError> {
+    Ok(match (&ops.value, &ops.metadata) {
+        (Some(ValueOp::Delete), _) => old.map(|_| None),
+        (Some(ValueOp::Upsert(v)), Some(m)) => {
+            Some(Some(codec::encode_value(h, m.as_deref().unwrap_or(&[]), v)))
+        }
+        (Some(ValueOp::Upsert(v)), None) => {
+            let meta = match old {
+                Some(old) => codec::decode_value(old)?.1,
+                None => &[],
+            };
+            Some(Some(codec::encode_value(h, meta, v)))
+        }
+        (None, Some(m)) => match old {
+            Some(old) => {
+                let (_, _, value) = codec::decode_value(old)?;
+                Some(Some(codec::encode_value(
+                    h,
+                    m.as_deref().unwrap_or(&[]),
+                    value,
+                )))
+            }
+            None => None,
+        },
+        (None, None) => None,
+    })
+}
+
 /// Moves the blocks of a ledger written by an earlier version (inside the database) to the block
 /// files, in one durable database transaction: a crash half-way leaves the old table in place and
 /// unindexed bytes in the files, which the next open cuts off before migrating again.
@@ -472,6 +547,7 @@ struct Tip {
     height: u64,
     last_header_hash: Vec<u8>,
     appender: blockfile::Appender,
+    recent: Recent,
 }
 
 struct Inner {
@@ -479,6 +555,8 @@ struct Inner {
     files: Arc<blockfile::BlockFiles>,
     channel: String,
     tip: Mutex<Tip>,
+    /// The oldest generation of recent entries a new snapshot may need.
+    head: Mutex<Arc<Generation>>,
     height_tx: watch::Sender<u64>,
     events: broadcast::Sender<Arc<CommitEvent>>,
 }
@@ -502,7 +580,7 @@ impl Ledger {
     /// Opens (or creates) the ledger file at `path` for `channel`, checking that its savepoint
     /// and block store agree.
     pub fn open(path: impl AsRef<Path>, channel: &str) -> Result<Self, LedgerError> {
-        Self::open_with_cache(path, channel, DEFAULT_CACHE_BYTES)
+        Self::open_with(path, channel, LedgerOptions::default())
     }
 
     /// Like [`Ledger::open`] with an explicit redb cache size in bytes.
@@ -511,9 +589,22 @@ impl Ledger {
         channel: &str,
         cache_bytes: usize,
     ) -> Result<Self, LedgerError> {
+        let options = LedgerOptions {
+            cache_bytes,
+            ..LedgerOptions::default()
+        };
+        Self::open_with(path, channel, options)
+    }
+
+    /// Like [`Ledger::open`] with explicit options.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        channel: &str,
+        options: LedgerOptions,
+    ) -> Result<Self, LedgerError> {
         let path = path.as_ref();
         let db = Database::builder()
-            .set_cache_size(cache_bytes)
+            .set_cache_size(options.cache_bytes)
             .create(path)?;
         {
             let wtx = db.begin_write()?;
@@ -524,6 +615,7 @@ impl Ledger {
             wtx.open_table(PVT)?;
             wtx.open_table(PVT_HASH)?;
             wtx.open_table(META)?;
+            wtx.open_table(RECENT_LOG)?;
             wtx.commit()?;
         }
         let last_loc = {
@@ -560,6 +652,17 @@ impl Ledger {
                 }
             }
         };
+        let live = {
+            let rtx = db.begin_read()?;
+            let log = rtx.open_table(RECENT_LOG)?;
+            let first = log.first()?.map_or(height, |(k, _)| k.value().0);
+            let live = Generation::new(first);
+            for row in log.iter()? {
+                let (k, entries) = row?;
+                recent::decode_log_into(&live, k.value().0, entries.value())?;
+            }
+            live
+        };
         let (height_tx, _) = watch::channel(height);
         let (events, _) = broadcast::channel(256);
         Ok(Ledger {
@@ -567,10 +670,12 @@ impl Ledger {
                 db,
                 files: Arc::new(files),
                 channel: channel.to_string(),
+                head: Mutex::new(Arc::clone(&live)),
                 tip: Mutex::new(Tip {
                     height,
                     last_header_hash,
                     appender,
+                    recent: Recent::new(live, options.merge_after),
                 }),
                 height_tx,
                 events,
@@ -649,7 +754,9 @@ impl Ledger {
         // never read, and cut off by the next open. They are not cut off here, because a failed
         // commit may still have reached the disk (an fsync error says nothing certain), and an
         // index entry must never outlive the bytes it names. A retry appends after them.
-        self.commit_index(header.number, loc, updates)?;
+        let merged = self.commit_index(header.number, loc, updates, &tip.recent)?;
+        tip.recent.committed(merged, header.number);
+        *self.inner.head.lock().expect("head lock") = tip.recent.head();
         tip.height = header.number + 1;
         tip.last_header_hash = block::block_header_hash(header);
         drop(tip);
@@ -670,18 +777,43 @@ impl Ledger {
 
     /// The database half of a commit: block `number`'s index entry (`loc`), its txid index
     /// entries, the state, private and history updates, and the savepoint, committed durably.
+    /// The block's txid and private-hash entries go to the live generation of `recent` (taken out
+    /// again if the commit fails) and to the log; a slice of the merging generation goes to the
+    /// tables. Returns where the merge stands when it is committed.
     fn commit_index(
         &self,
         number: u64,
         loc: blockfile::BlockLoc,
         updates: &BlockUpdates,
-    ) -> Result<(), LedgerError> {
+        recent: &Recent,
+    ) -> Result<Option<usize>, LedgerError> {
+        let live = Arc::clone(recent.live());
+        let mut added: Vec<(Kind, Vec<u8>)> = Vec::new();
+        let result = self.write_index(number, loc, updates, recent, &mut added);
+        if result.is_err() {
+            live.remove_block(number, &added);
+        }
+        result
+    }
+
+    fn write_index(
+        &self,
+        number: u64,
+        loc: blockfile::BlockLoc,
+        updates: &BlockUpdates,
+        recent: &Recent,
+        added: &mut Vec<(Kind, Vec<u8>)>,
+    ) -> Result<Option<usize>, LedgerError> {
+        let head = recent.head();
+        let live = recent.live();
+        let mut logged: Vec<(Kind, Vec<u8>, recent::Value)> = Vec::new();
         let mut wtx = self.inner.db.begin_write()?;
         wtx.set_durability(redb::Durability::Immediate)?;
+        let merged;
         {
             let mut index = wtx.open_table(BLOCK_INDEX)?;
             index.insert(number, IndexedLoc::from(loc))?;
-            // Each table's entries are inserted in key order (stable, so a key written by two
+            // Each table's entries are handled in key order (stable, so a key written by two
             // transactions of the block is applied in block order): consecutive inserts land in
             // the same B-tree leaf while it is in cache, instead of hopping across the tree.
             let mut txid_entries: Vec<&(String, u64, i32)> =
@@ -690,15 +822,17 @@ impl Ledger {
             txid_entries.dedup_by(|later, first| later.0 == first.0);
             let mut txids = wtx.open_table(TXIDS)?;
             for (txid, tx, code) in txid_entries {
-                let loc = codec::encode_tx_loc(number, *tx, *code as u8);
+                let key = txid.as_bytes();
                 // The first occurrence of a txid is the one Fabric's index answers with: a txid
-                // already on the ledger (rare: a DUPLICATE_TXID) gets its entry back.
-                let earlier = txids
-                    .insert(txid.as_str(), loc.as_slice())?
-                    .map(|old| old.value().to_vec());
-                if let Some(earlier) = earlier {
-                    txids.insert(txid.as_str(), earlier.as_slice())?;
+                // already on the ledger (rare: a DUPLICATE_TXID) keeps its entry.
+                if recent::holds(&head, Kind::Txid, key) || txids.get(txid.as_str())?.is_some() {
+                    continue;
                 }
+                let value: recent::Value =
+                    Some(Arc::from(codec::encode_tx_loc(number, *tx, *code as u8)));
+                live.insert(Kind::Txid, key, number, value.clone());
+                added.push((Kind::Txid, key.to_vec()));
+                logged.push((Kind::Txid, key.to_vec(), value));
             }
             let mut public: Vec<(Vec<u8>, Height, &KeyOps)> = Vec::new();
             let mut hashed: Vec<(Vec<u8>, Height, &KeyOps)> = Vec::new();
@@ -733,9 +867,54 @@ impl Ledger {
             drop(state);
             let mut hashes = wtx.open_table(PVT_HASH)?;
             for (k, h, ops) in &hashed {
-                apply_key_ops(&mut hashes, k, ops, *h)?;
+                // The committed value: the last recent one (this block's earlier writes
+                // included), else the table's.
+                let next = match recent::lookup(&head, Kind::PvtHash, k, u64::MAX) {
+                    Some(old) => next_value(old.as_deref(), ops, *h)?,
+                    None => {
+                        let old = hashes.get(k.as_slice())?;
+                        next_value(old.as_ref().map(|g| g.value()), ops, *h)?
+                    }
+                };
+                if let Some(value) = next {
+                    let value: recent::Value = value.map(Arc::from);
+                    live.insert(Kind::PvtHash, k, number, value.clone());
+                    added.push((Kind::PvtHash, k.clone()));
+                    logged.push((Kind::PvtHash, k.clone(), value));
+                }
             }
-            drop(hashes);
+            let mut log = wtx.open_table(RECENT_LOG)?;
+            for (chunk, row) in recent::encode_log(&logged).iter().enumerate() {
+                let chunk = u32::try_from(chunk).expect("fewer than 2^32 chunks in a block");
+                log.insert((number, chunk), row.as_slice())?;
+            }
+            // A slice of the merging generation, in key order.
+            let slice = recent.next_slice(logged.len());
+            if let Some(slice) = &slice {
+                for (kind, key, value) in &slice.entries {
+                    match (kind, value) {
+                        (Kind::Txid, Some(v)) => {
+                            let txid = std::str::from_utf8(key)
+                                .map_err(|_| LedgerError::Corrupt("non-UTF-8 txid".into()))?;
+                            txids.insert(txid, v.as_ref())?;
+                        }
+                        (Kind::Txid, None) => {
+                            return Err(LedgerError::Corrupt("txid entry without a value".into()))
+                        }
+                        (Kind::PvtHash, Some(v)) => {
+                            hashes.insert(*key, v.as_ref())?;
+                        }
+                        (Kind::PvtHash, None) => {
+                            hashes.remove(*key)?;
+                        }
+                    }
+                }
+                if let Some(below) = slice.delete_log_below {
+                    log.retain_in(..(below, 0), |_, _| false)?;
+                }
+            }
+            merged = slice.map(|s| s.end());
+            drop((txids, hashes, log));
             let mut pvt = wtx.open_table(PVT)?;
             for (k, h, v) in &private {
                 match v {
@@ -758,14 +937,20 @@ impl Ledger {
             meta.insert(SAVEPOINT, number)?;
         }
         wtx.commit()?;
-        Ok(())
+        Ok(merged)
     }
 
     /// A consistent read view of everything committed so far (Fabric's query executor / tx
     /// simulator snapshot). Later commits are not visible through it.
     pub fn snapshot(&self) -> Result<Snapshot, LedgerError> {
+        // The generation first: if a merge drops it from the chain in between, the transaction
+        // that merged it is committed before, so the read transaction begun after sees its
+        // entries in the tables.
+        let recent = Arc::clone(&self.inner.head.lock().expect("head lock"));
         Ok(Snapshot {
             rtx: self.inner.db.begin_read()?,
+            recent,
+            visible_height: OnceLock::new(),
             files: Arc::clone(&self.inner.files),
             txids: OnceLock::new(),
             state: OnceLock::new(),
@@ -798,6 +983,10 @@ impl Ledger {
 /// A consistent read view of a ledger (a redb read transaction).
 pub struct Snapshot {
     rtx: redb::ReadTransaction,
+    /// Recent txid and private-hash entries, from the oldest generation this view may need.
+    recent: Arc<Generation>,
+    /// The height of this view (recent entries of blocks from it on are not visible).
+    visible_height: OnceLock<u64>,
     files: Arc<blockfile::BlockFiles>,
     /// Tables of point reads, opened on first use: validation and simulation read many keys
     /// through one snapshot, and opening a table looks its root up in redb's table tree.
@@ -883,13 +1072,34 @@ impl Snapshot {
         Ok(last.map_or(0, |n| n + 1))
     }
 
+    /// The recent value of `key` visible in this view: `Some(None)` for a recent delete, `None`
+    /// when the table decides.
+    fn recent(&self, kind: Kind, key: &[u8]) -> Result<Option<recent::Value>, LedgerError> {
+        if !recent::holds(&self.recent, kind, key) {
+            return Ok(None);
+        }
+        let below = match self.visible_height.get() {
+            Some(h) => *h,
+            None => {
+                let meta = self.rtx.open_table(META)?;
+                let h = meta.get(SAVEPOINT)?.map_or(0, |g| g.value() + 1);
+                *self.visible_height.get_or_init(|| h)
+            }
+        };
+        Ok(recent::lookup(&self.recent, kind, key, below))
+    }
+
     /// Where `txid` is and its validation code.
     pub fn tx_location(&self, txid: &str) -> Result<Option<TxLocation>, LedgerError> {
         let t = opened(&self.txids, &self.rtx, TXIDS)?;
-        let Some(g) = t.get(txid)? else {
-            return Ok(None);
+        // A txid in the table is its first occurrence; one that is not may be recent.
+        let (block, tx, code) = match t.get(txid)? {
+            Some(g) => codec::decode_tx_loc(g.value())?,
+            None => match self.recent(Kind::Txid, txid.as_bytes())? {
+                Some(Some(v)) => codec::decode_tx_loc(&v)?,
+                _ => return Ok(None),
+            },
         };
-        let (block, tx, code) = codec::decode_tx_loc(g.value())?;
         Ok(Some(TxLocation {
             block,
             tx,
@@ -899,7 +1109,8 @@ impl Snapshot {
 
     /// Whether any transaction with `txid` is on the ledger (Fabric's `TxIDExists`).
     pub fn txid_exists(&self, txid: &str) -> Result<bool, LedgerError> {
-        Ok(opened(&self.txids, &self.rtx, TXIDS)?.get(txid)?.is_some())
+        Ok(opened(&self.txids, &self.rtx, TXIDS)?.get(txid)?.is_some()
+            || self.recent(Kind::Txid, txid.as_bytes())?.is_some())
     }
 
     /// The committed value of a public key.
@@ -1029,8 +1240,12 @@ impl Snapshot {
         coll: &str,
         key_hash: &[u8],
     ) -> Result<Option<VersionedValue>, LedgerError> {
+        let key = codec::coll_key(ns, coll, key_hash);
+        if let Some(recent) = self.recent(Kind::PvtHash, &key)? {
+            return recent.map(|v| VersionedValue::decode(&v)).transpose();
+        }
         let t = opened(&self.pvt_hash, &self.rtx, PVT_HASH)?;
-        let g = t.get(codec::coll_key(ns, coll, key_hash).as_slice())?;
+        let g = t.get(key.as_slice())?;
         g.map(|g| VersionedValue::decode(g.value())).transpose()
     }
 
