@@ -17,8 +17,7 @@ use std::time::Instant;
 
 use fabric_devnet::ledger::block::new_block;
 use fabric_devnet::ledger::{
-    BlockUpdates, CollHashedRwSet, Height, Ledger, LedgerOptions, NsRwSet, PvtCollWrites,
-    TxRwSet,
+    BlockUpdates, CollHashedRwSet, Height, Ledger, LedgerOptions, NsRwSet, PvtCollWrites, TxRwSet,
 };
 use fabric_protos::kvrwset::{
     HashedRwSet, KvMetadataEntry, KvMetadataWrite, KvWrite, KvWriteHash, KvrwSet,

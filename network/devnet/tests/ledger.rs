@@ -468,7 +468,10 @@ fn snapshots_keep_their_view_of_txids_and_private_hashes_while_recent_entries_me
         )
         .unwrap();
         let s = l.snapshot().unwrap();
-        assert_eq!((0..5).map(|k| hash_of(&s, k)).collect::<Vec<_>>(), late_hashes);
+        assert_eq!(
+            (0..5).map(|k| hash_of(&s, k)).collect::<Vec<_>>(),
+            late_hashes
+        );
         assert!(s.txid_exists("t0-0").unwrap() && s.txid_exists("t59-4").unwrap());
     }
 }

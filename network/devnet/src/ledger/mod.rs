@@ -81,9 +81,10 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const RECENT_LOG: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("recent_log");
 const SAVEPOINT: &str = "savepoint";
 
-/// redb's page cache per ledger. A devnet runs one ledger per peer and channel, so this is kept
-/// well below redb's 1 GiB default; it holds the hot part of a million-key state.
-const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+/// redb's page cache per ledger, at most (it fills only as pages are read, so a small channel's
+/// ledger takes little). At a million licences a ledger's txid and private-hash tables alone are
+/// about 200 MB, and a smaller cache missed on them at every commit.
+const DEFAULT_CACHE_BYTES: usize = 1024 * 1024 * 1024;
 
 /// Keys of the txid and private-hash tables held in memory before a merge (about 200 bytes each,
 /// and up to two generations): at a million licences a merge then rewrites each leaf of those
@@ -1075,18 +1076,14 @@ impl Snapshot {
     /// The recent value of `key` visible in this view: `Some(None)` for a recent delete, `None`
     /// when the table decides.
     fn recent(&self, kind: Kind, key: &[u8]) -> Result<Option<recent::Value>, LedgerError> {
-        if !recent::holds(&self.recent, kind, key) {
-            return Ok(None);
-        }
-        let below = match self.visible_height.get() {
-            Some(h) => *h,
-            None => {
-                let meta = self.rtx.open_table(META)?;
-                let h = meta.get(SAVEPOINT)?.map_or(0, |g| g.value() + 1);
-                *self.visible_height.get_or_init(|| h)
+        recent::lookup_with(&self.recent, kind, key, || {
+            if let Some(h) = self.visible_height.get() {
+                return Ok(*h);
             }
-        };
-        Ok(recent::lookup(&self.recent, kind, key, below))
+            let meta = self.rtx.open_table(META)?;
+            let h = meta.get(SAVEPOINT)?.map_or(0, |g| g.value() + 1);
+            Ok::<_, LedgerError>(*self.visible_height.get_or_init(|| h))
+        })
     }
 
     /// Where `txid` is and its validation code.

@@ -66,11 +66,15 @@ pub(crate) type Value = Option<Arc<[u8]>>;
 /// One key's values, one per block that wrote it, in block order.
 type Versions = Vec<(u64, Value)>;
 
+/// Keys to versions. The keys are txids and key hashes, which nobody chooses freely, and SipHash
+/// was a visible share of every lookup.
+type Map = HashMap<Vec<u8>, Versions, foldhash::fast::RandomState>;
+
 /// One generation of recent entries.
 pub(crate) struct Generation {
     /// The first block whose entries may be here.
     first_block: u64,
-    maps: [RwLock<HashMap<Vec<u8>, Versions>>; 2],
+    maps: [RwLock<Map>; 2],
     next: OnceLock<Arc<Generation>>,
 }
 
@@ -93,7 +97,7 @@ impl Generation {
         })
     }
 
-    fn map(&self, kind: Kind) -> &RwLock<HashMap<Vec<u8>, Versions>> {
+    fn map(&self, kind: Kind) -> &RwLock<Map> {
         &self.maps[kind as usize]
     }
 
@@ -172,6 +176,27 @@ pub(crate) fn holds(head: &Arc<Generation>, kind: Kind, key: &[u8]) -> bool {
 /// (`None`: no such write is held here).
 pub(crate) fn lookup(head: &Arc<Generation>, kind: Kind, key: &[u8], below: u64) -> Option<Value> {
     chain(head).fold(None, |found, g| g.get(kind, key, below).or(found))
+}
+
+/// [`lookup`] with the bound asked for only when some generation holds `key` (finding the
+/// bound costs a database read).
+pub(crate) fn lookup_with<E>(
+    head: &Arc<Generation>,
+    kind: Kind,
+    key: &[u8],
+    mut below: impl FnMut() -> Result<u64, E>,
+) -> Result<Option<Value>, E> {
+    let mut found = None;
+    for g in chain(head) {
+        let map = g.map(kind).read().expect("recent entries lock");
+        if let Some(versions) = map.get(key) {
+            let below = below()?;
+            if let Some((_, v)) = versions.iter().rev().find(|(b, _)| *b < below) {
+                found = Some(v.clone());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// A frozen generation being merged into the tables.
@@ -324,7 +349,9 @@ pub(crate) fn decode_log_into(
         let (len, rest) = get_varint(buf)?;
         let len = usize::try_from(len).map_err(|_| LedgerError::Corrupt("log length".into()))?;
         if rest.len() < len {
-            return Err(LedgerError::Corrupt("truncated recent-entry log row".into()));
+            return Err(LedgerError::Corrupt(
+                "truncated recent-entry log row".into(),
+            ));
         }
         Ok(rest.split_at(len))
     }
@@ -379,7 +406,10 @@ mod tests {
         g.insert(Kind::Txid, b"a", 1, v(b"x"));
         g.insert(Kind::Txid, b"a", 2, v(b"y"));
         g.insert(Kind::Txid, b"b", 2, v(b"z"));
-        g.remove_block(2, &[(Kind::Txid, b"a".to_vec()), (Kind::Txid, b"b".to_vec())]);
+        g.remove_block(
+            2,
+            &[(Kind::Txid, b"a".to_vec()), (Kind::Txid, b"b".to_vec())],
+        );
         assert_eq!(lookup(&g, Kind::Txid, b"a", u64::MAX), Some(v(b"x")));
         assert!(!holds(&g, Kind::Txid, b"b"));
         assert_eq!(g.len(), 1);
