@@ -469,12 +469,10 @@ impl Committer {
     /// durable ledger transaction. `pvt` holds the private write sets this peer received.
     pub fn commit_block(
         &self,
-        mut block: Block,
+        block: Block,
         pvt: &PvtDataMap,
     ) -> Result<Arc<CommitEvent>, CommitError> {
-        let v = self.validate(&block, pvt)?;
-        set_filter(&mut block, v.codes.iter().map(|c| *c as u8).collect());
-        Ok(self.ledger.commit_shared(Arc::new(block), &v.updates)?)
+        Ok(self.commit_validated(block, |_| Cow::Borrowed(pvt))?.event)
     }
 
     /// [`Committer::commit_block`] with the private write sets taken from `fetch_pvt`, called
@@ -482,10 +480,18 @@ impl Committer {
     /// per-transaction checks (a transaction that fails later, e.g. on MVCC, stores nothing).
     pub fn commit_block_with(
         &self,
-        mut block: Block,
+        block: Block,
         fetch_pvt: impl FnOnce(&[TxPvtHashes<'_>]) -> PvtDataMap,
     ) -> Result<CommittedBlock, CommitError> {
-        let v = self.validate_with(&block, |txs| Cow::Owned(fetch_pvt(txs)))?;
+        self.commit_validated(block, |txs| Cow::Owned(fetch_pvt(txs)))
+    }
+
+    fn commit_validated<'p>(
+        &self,
+        mut block: Block,
+        fetch_pvt: impl FnOnce(&[TxPvtHashes<'_>]) -> Cow<'p, PvtDataMap>,
+    ) -> Result<CommittedBlock, CommitError> {
+        let v = self.validate_with(&block, fetch_pvt)?;
         set_filter(&mut block, v.codes.iter().map(|c| *c as u8).collect());
         let event = self.ledger.commit_shared(Arc::new(block), &v.updates)?;
         Ok(CommittedBlock {
