@@ -441,12 +441,6 @@ fn apply_key_ops(
         (Some(ValueOp::Delete), _) => {
             table.remove(key)?;
         }
-        (Some(ValueOp::Upsert(v)), Some(m)) => {
-            table.insert(
-                key,
-                codec::encode_value(h, m.as_deref().unwrap_or(&[]), v).as_slice(),
-            )?;
-        }
         (Some(ValueOp::Upsert(v)), None) => {
             // Written as if the key had no metadata, which is almost always so (new keys, keys
             // without a key-level policy): one descent of the tree instead of a read and a
@@ -462,25 +456,31 @@ fn apply_key_ops(
                 table.insert(key, enc.as_slice())?;
             }
         }
-        (None, Some(m)) => {
-            let enc = match table.get(key)? {
-                Some(old) => {
-                    let (_, _, value) = codec::decode_value(old.value())?;
-                    Some(codec::encode_value(h, m.as_deref().unwrap_or(&[]), value))
-                }
-                None => None,
+        _ => {
+            // Only a metadata write alone depends on the committed value.
+            let next = if ops.value.is_none() {
+                let old = table.get(key)?;
+                next_value(old.as_ref().map(|g| g.value()), ops, h)?
+            } else {
+                next_value(None, ops, h)?
             };
-            if let Some(enc) = enc {
-                table.insert(key, enc.as_slice())?;
+            match next {
+                Some(Some(enc)) => {
+                    table.insert(key, enc.as_slice())?;
+                }
+                Some(None) => {
+                    table.remove(key)?;
+                }
+                None => {}
             }
         }
-        (None, None) => {}
     }
     Ok(())
 }
 
-/// What [`apply_key_ops`] does to a key whose committed encoded value is `old`, for a table kept
-/// in memory first: `None` leaves the key as it is, `Some(None)` deletes it.
+/// The rule of [`apply_key_ops`] for a key whose committed encoded value is `old` (also used for
+/// the tables whose recent entries are kept in memory): `None` leaves the key as it is,
+/// `Some(None)` deletes it.
 fn next_value(
     old: Option<&[u8]>,
     ops: &KeyOps,
@@ -1080,9 +1080,8 @@ impl Snapshot {
             if let Some(h) = self.visible_height.get() {
                 return Ok(*h);
             }
-            let meta = self.rtx.open_table(META)?;
-            let h = meta.get(SAVEPOINT)?.map_or(0, |g| g.value() + 1);
-            Ok::<_, LedgerError>(*self.visible_height.get_or_init(|| h))
+            let h = self.height()?;
+            Ok(*self.visible_height.get_or_init(|| h))
         })
     }
 

@@ -136,11 +136,7 @@ impl Generation {
     /// The last value written to `key` by a block below `below`.
     fn get(&self, kind: Kind, key: &[u8], below: u64) -> Option<Value> {
         let map = self.map(kind).read().expect("recent entries lock");
-        map.get(key)?
-            .iter()
-            .rev()
-            .find(|(b, _)| *b < below)
-            .map(|(_, v)| v.clone())
+        last_below(map.get(key)?, below)
     }
 
     fn contains(&self, kind: Kind, key: &[u8]) -> bool {
@@ -162,6 +158,15 @@ impl Generation {
     }
 }
 
+/// The last of `versions` written by a block below `below`.
+fn last_below(versions: &Versions, below: u64) -> Option<Value> {
+    versions
+        .iter()
+        .rev()
+        .find(|(b, _)| *b < below)
+        .map(|(_, v)| v.clone())
+}
+
 /// The chain of generations from `head` on, newest last.
 fn chain(head: &Arc<Generation>) -> impl Iterator<Item = &Arc<Generation>> {
     std::iter::successors(Some(head), |g| g.next.get())
@@ -175,7 +180,8 @@ pub(crate) fn holds(head: &Arc<Generation>, kind: Kind, key: &[u8]) -> bool {
 /// The last value written to `key` by a block below `below`, in the generations from `head` on
 /// (`None`: no such write is held here).
 pub(crate) fn lookup(head: &Arc<Generation>, kind: Kind, key: &[u8], below: u64) -> Option<Value> {
-    chain(head).fold(None, |found, g| g.get(kind, key, below).or(found))
+    let found = lookup_with(head, kind, key, || Ok::<_, std::convert::Infallible>(below));
+    found.unwrap_or_else(|never| match never {})
 }
 
 /// [`lookup`] with the bound asked for only when some generation holds `key` (finding the
@@ -190,9 +196,8 @@ pub(crate) fn lookup_with<E>(
     for g in chain(head) {
         let map = g.map(kind).read().expect("recent entries lock");
         if let Some(versions) = map.get(key) {
-            let below = below()?;
-            if let Some((_, v)) = versions.iter().rev().find(|(b, _)| *b < below) {
-                found = Some(v.clone());
+            if let Some(v) = last_below(versions, below()?) {
+                found = Some(v);
             }
         }
     }
