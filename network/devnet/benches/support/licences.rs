@@ -1,4 +1,5 @@
-//! What the licence benches (`issuance`, `peer_replay`) set up the same way: the default
+//! What the licence benches (`issuance`, `peer_replay`, and the SDK's `bulk_issue`) set up the
+//! same way: the default
 //! topology's devnet running the licence chaincode in this process, its catalogue seeded, and
 //! PublicSecurity's issuer connected to channel `police-service`.
 
