@@ -1,7 +1,6 @@
 //! What the licence benches (`issuance`, `peer_replay`, and the SDK's `bulk_issue`) set up the
-//! same way: the default
-//! topology's devnet running the licence chaincode in this process, its catalogue seeded, and
-//! PublicSecurity's issuer connected to channel `police-service`.
+//! same way: the default topology's devnet running the licence chaincode in this process, its
+//! catalogue seeded, and PublicSecurity's issuer connected to channel `police-service`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
