@@ -368,6 +368,27 @@ fn first_txid_occurrence_wins_and_invalid_txids_are_indexed() {
     assert_eq!(s.dump_state().unwrap().len(), 0);
 }
 
+#[test]
+fn a_txid_found_absent_at_another_height_is_looked_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    let mut u = BlockUpdates::new();
+    u.record_tx("first", 0, 0);
+    l.commit(&new_block(0, vec![], vec![b"a".to_vec()]), &u)
+        .unwrap();
+    // Checked absent before block 0 committed (a stale check): block 0's entry must win.
+    let mut u = BlockUpdates::new();
+    u.record_new_tx("first", 0, 11, 0);
+    u.record_new_tx("fresh", 1, 0, 1);
+    let block = new_block(1, l.last_header_hash(), vec![b"b".to_vec(), b"c".to_vec()]);
+    l.commit(&block, &u).unwrap();
+    let s = l.snapshot().unwrap();
+    let first = s.tx_location("first").unwrap().unwrap();
+    assert_eq!((first.block, first.tx, first.code), (0, 0, 0));
+    let fresh = s.tx_location("fresh").unwrap().unwrap();
+    assert_eq!((fresh.block, fresh.tx, fresh.code), (1, 1, 0));
+}
+
 /// A transaction writing (or deleting, with an empty value) private hash `key` of `coll`.
 fn hashed_write(key: &[u8], value: &[u8]) -> TxRwSet {
     TxRwSet {

@@ -264,6 +264,8 @@ struct Stage1 {
     vp_updates: Vec<WrittenKey>,
     /// The invoked chaincode is `_lifecycle`.
     lifecycle: bool,
+    /// The txid was looked up and is not on the ledger.
+    absent: bool,
 }
 
 fn fail(code: Code) -> Stage1 {
@@ -350,6 +352,7 @@ impl Committer {
             .as_ref()
             .ok_or_else(|| CommitError::MalformedBlock("no data".into()))?;
         let snap = self.ledger.snapshot()?;
+        let snap_height = snap.height()?;
         let number = header.number;
 
         // Stage 1: per transaction, in parallel.
@@ -455,7 +458,11 @@ impl Committer {
                     }
                 }
             }
-            updates.record_tx(&tx.txid, i as u64, tx.code);
+            if tx.absent {
+                updates.record_new_tx(&tx.txid, i as u64, tx.code, snap_height);
+            } else {
+                updates.record_tx(&tx.txid, i as u64, tx.code);
+            }
         }
         Ok(ValidatedBlock {
             codes: stage1.iter().map(|t| t.code).collect(),
@@ -626,6 +633,7 @@ impl Committer {
             out.code = Code::DuplicateTxid as i32;
             return Ok(out);
         }
+        out.absent = true;
         out.code = self.validate_action(chdr, &cap, &prp, snap, &mut out)? as i32;
         Ok(out)
     }

@@ -44,6 +44,7 @@
 
 mod blockfile;
 mod codec;
+mod filter;
 mod recent;
 
 pub mod block;
@@ -51,14 +52,18 @@ pub mod rwset;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use filter::Filters;
 use recent::{Generation, Kind, Recent};
 
 use fabric_protos::common::Block;
 use fabric_protos::kvrwset::KvrwSet;
 use prost::Message;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle,
+};
 use tokio::sync::{broadcast, watch};
 
 pub use rwset::{CollHashedRwSet, NsRwSet, TxRwSet};
@@ -302,8 +307,18 @@ struct TxWrites {
 /// its valid transactions, in order (Fabric's update batch, applied inside the commit).
 #[derive(Debug, Clone, Default)]
 pub struct BlockUpdates {
-    txids: Vec<(String, u64, i32)>,
+    txids: Vec<TxEntry>,
     txs: Vec<TxWrites>,
+}
+
+/// A transaction's txid index entry.
+#[derive(Debug, Clone)]
+struct TxEntry {
+    txid: String,
+    tx_num: u64,
+    code: i32,
+    /// The ledger height at which the txid was found absent from the ledger, if it was looked up.
+    absent_at: Option<u64>,
 }
 
 fn entries_bytes(entries: &[fabric_protos::kvrwset::KvMetadataEntry]) -> Option<Vec<u8>> {
@@ -330,7 +345,24 @@ impl BlockUpdates {
     /// transaction; a txid once on the ledger is a duplicate forever). Empty txids (unreadable
     /// headers) are not indexed.
     pub fn record_tx(&mut self, txid: &str, tx_num: u64, code: i32) {
-        self.txids.push((txid.to_string(), tx_num, code));
+        self.txids.push(TxEntry {
+            txid: txid.to_string(),
+            tx_num,
+            code,
+            absent_at: None,
+        });
+    }
+
+    /// [`BlockUpdates::record_tx`] for a txid that validation found absent from the ledger at
+    /// height `checked_at`: committed as block `checked_at`, the block does not look it up again
+    /// (validation already paid for that random read of the txid index).
+    pub fn record_new_tx(&mut self, txid: &str, tx_num: u64, code: i32, checked_at: u64) {
+        self.txids.push(TxEntry {
+            txid: txid.to_string(),
+            tx_num,
+            code,
+            absent_at: Some(checked_at),
+        });
     }
 
     /// Adds the writes of a valid transaction: public writes and metadata writes, hashed private
@@ -552,8 +584,14 @@ struct Tip {
 }
 
 struct Inner {
-    db: Database,
+    db: Arc<Database>,
     files: Arc<blockfile::BlockFiles>,
+    /// Filters of the txid and private-hash tables' keys.
+    filters: Arc<Filters>,
+    /// The scan filling `filters` with the keys on the ledger when it was opened, if running.
+    scan: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Tells the scan to stop (the ledger is closing).
+    scan_stop: Arc<AtomicBool>,
     channel: String,
     tip: Mutex<Tip>,
     /// The oldest generation of recent entries a new snapshot may need.
@@ -566,6 +604,74 @@ struct Inner {
 #[derive(Clone)]
 pub struct Ledger {
     inner: Arc<Inner>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The scan reads the database: it must end before the database closes.
+        self.scan_stop.store(true, Ordering::Relaxed);
+        if let Some(scan) = self.scan.lock().expect("scan lock").take() {
+            let _ = scan.join();
+        }
+    }
+}
+
+/// Tables holding at most this many keys are scanned into the filters while the ledger opens;
+/// larger ones in the background (about a second per million keys).
+const FILTER_SCAN_INLINE_MAX: u64 = 64 * 1024;
+
+/// Adds the keys of the txid and private-hash tables to `filters` and marks them ready; stops
+/// early (leaving them not ready) when `stop` is set.
+fn scan_into_filters(
+    db: &Database,
+    filters: &Filters,
+    stop: &AtomicBool,
+) -> Result<(), LedgerError> {
+    let rtx = db.begin_read()?;
+    let txids = rtx.open_table(TXIDS)?;
+    for (i, row) in txids.iter()?.enumerate() {
+        if i % 4096 == 0 && stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        filters.insert(Kind::Txid, row?.0.value().as_bytes());
+    }
+    let hashes = rtx.open_table(PVT_HASH)?;
+    for (i, row) in hashes.iter()?.enumerate() {
+        if i % 4096 == 0 && stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        filters.insert(Kind::PvtHash, row?.0.value());
+    }
+    filters.set_ready();
+    Ok(())
+}
+
+/// Fills the filters of a ledger being opened: at once if its tables are small, else on a
+/// thread whose handle is returned (the filters answer "maybe" until it is done).
+fn start_filter_scan(
+    db: &Arc<Database>,
+    filters: &Arc<Filters>,
+    stop: &Arc<AtomicBool>,
+    inline_max: u64,
+) -> Result<Option<std::thread::JoinHandle<()>>, LedgerError> {
+    let keys = {
+        let rtx = db.begin_read()?;
+        rtx.open_table(TXIDS)?.len()? + rtx.open_table(PVT_HASH)?.len()?
+    };
+    if keys <= inline_max {
+        scan_into_filters(db, filters, stop)?;
+        return Ok(None);
+    }
+    let (db, filters, stop) = (Arc::clone(db), Arc::clone(filters), Arc::clone(stop));
+    let scan = std::thread::Builder::new()
+        .name("ledger-filter-scan".into())
+        .spawn(move || {
+            if let Err(e) = scan_into_filters(&db, &filters, &stop) {
+                // Lookups keep reading the tables: slower, still right.
+                tracing::warn!("scanning the ledger's keys into its filters: {e}");
+            }
+        })?;
+    Ok(Some(scan))
 }
 
 impl std::fmt::Debug for Ledger {
@@ -664,12 +770,19 @@ impl Ledger {
             }
             live
         };
+        let db = Arc::new(db);
+        let filters = Arc::new(Filters::new());
+        let scan_stop = Arc::new(AtomicBool::new(false));
+        let scan = start_filter_scan(&db, &filters, &scan_stop, FILTER_SCAN_INLINE_MAX)?;
         let (height_tx, _) = watch::channel(height);
         let (events, _) = broadcast::channel(256);
         Ok(Ledger {
             inner: Arc::new(Inner {
                 db,
                 files: Arc::new(files),
+                filters,
+                scan: Mutex::new(scan),
+                scan_stop,
                 channel: channel.to_string(),
                 head: Mutex::new(Arc::clone(&live)),
                 tip: Mutex::new(Tip {
@@ -767,7 +880,7 @@ impl Ledger {
             txs: updates
                 .txids
                 .iter()
-                .map(|(t, _, c)| (t.clone(), *c))
+                .map(|t| (t.txid.clone(), t.code))
                 .collect(),
         });
         self.inner.height_tx.send_replace(height);
@@ -807,6 +920,7 @@ impl Ledger {
     ) -> Result<Option<usize>, LedgerError> {
         let head = recent.head();
         let live = recent.live();
+        let filters = &self.inner.filters;
         let mut logged: Vec<(Kind, Vec<u8>, recent::Value)> = Vec::new();
         let mut wtx = self.inner.db.begin_write()?;
         wtx.set_durability(redb::Durability::Immediate)?;
@@ -817,20 +931,31 @@ impl Ledger {
             // Each table's entries are handled in key order (stable, so a key written by two
             // transactions of the block is applied in block order): consecutive inserts land in
             // the same B-tree leaf while it is in cache, instead of hopping across the tree.
-            let mut txid_entries: Vec<&(String, u64, i32)> =
-                updates.txids.iter().filter(|t| !t.0.is_empty()).collect();
-            txid_entries.sort_by(|a, b| a.0.cmp(&b.0));
-            txid_entries.dedup_by(|later, first| later.0 == first.0);
+            let mut txid_entries: Vec<&TxEntry> = updates
+                .txids
+                .iter()
+                .filter(|t| !t.txid.is_empty())
+                .collect();
+            txid_entries.sort_by(|a, b| a.txid.cmp(&b.txid));
+            txid_entries.dedup_by(|later, first| later.txid == first.txid);
             let mut txids = wtx.open_table(TXIDS)?;
-            for (txid, tx, code) in txid_entries {
-                let key = txid.as_bytes();
+            for t in txid_entries {
+                let key = t.txid.as_bytes();
                 // The first occurrence of a txid is the one Fabric's index answers with: a txid
-                // already on the ledger (rare: a DUPLICATE_TXID) keeps its entry.
-                if recent::holds(&head, Kind::Txid, key) || txids.get(txid.as_str())?.is_some() {
+                // already on the ledger (rare: a DUPLICATE_TXID) keeps its entry. Found absent
+                // at this block's height, it still is: blocks commit one at a time.
+                if t.absent_at != Some(number)
+                    && (recent::holds(&head, Kind::Txid, key)
+                        || (filters.may_contain(Kind::Txid, key)
+                            && txids.get(t.txid.as_str())?.is_some()))
+                {
                     continue;
                 }
-                let value: recent::Value =
-                    Some(Arc::from(codec::encode_tx_loc(number, *tx, *code as u8)));
+                let value: recent::Value = Some(Arc::from(codec::encode_tx_loc(
+                    number,
+                    t.tx_num,
+                    t.code as u8,
+                )));
                 live.insert(Kind::Txid, key, number, value.clone());
                 added.push((Kind::Txid, key.to_vec()));
                 logged.push((Kind::Txid, key.to_vec(), value));
@@ -872,6 +997,7 @@ impl Ledger {
                 // included), else the table's.
                 let next = match recent::lookup(&head, Kind::PvtHash, k, u64::MAX) {
                     Some(old) => next_value(old.as_deref(), ops, *h)?,
+                    None if !filters.may_contain(Kind::PvtHash, k) => next_value(None, ops, *h)?,
                     None => {
                         let old = hashes.get(k.as_slice())?;
                         next_value(old.as_ref().map(|g| g.value()), ops, *h)?
@@ -897,12 +1023,14 @@ impl Ledger {
                         (Kind::Txid, Some(v)) => {
                             let txid = std::str::from_utf8(key)
                                 .map_err(|_| LedgerError::Corrupt("non-UTF-8 txid".into()))?;
+                            filters.insert(Kind::Txid, key);
                             txids.insert(txid, v.as_ref())?;
                         }
                         (Kind::Txid, None) => {
                             return Err(LedgerError::Corrupt("txid entry without a value".into()))
                         }
                         (Kind::PvtHash, Some(v)) => {
+                            filters.insert(Kind::PvtHash, key);
                             hashes.insert(*key, v.as_ref())?;
                         }
                         (Kind::PvtHash, None) => {
@@ -952,6 +1080,7 @@ impl Ledger {
             rtx: self.inner.db.begin_read()?,
             recent,
             visible_height: OnceLock::new(),
+            filters: Arc::clone(&self.inner.filters),
             files: Arc::clone(&self.inner.files),
             txids: OnceLock::new(),
             state: OnceLock::new(),
@@ -988,6 +1117,8 @@ pub struct Snapshot {
     recent: Arc<Generation>,
     /// The height of this view (recent entries of blocks from it on are not visible).
     visible_height: OnceLock<u64>,
+    /// Filters of the txid and private-hash tables' keys.
+    filters: Arc<Filters>,
     files: Arc<blockfile::BlockFiles>,
     /// Tables of point reads, opened on first use: validation and simulation read many keys
     /// through one snapshot, and opening a table looks its root up in redb's table tree.
@@ -1087,13 +1218,14 @@ impl Snapshot {
 
     /// Where `txid` is and its validation code.
     pub fn tx_location(&self, txid: &str) -> Result<Option<TxLocation>, LedgerError> {
-        let t = opened(&self.txids, &self.rtx, TXIDS)?;
-        // A txid in the table is its first occurrence; one that is not may be recent.
-        let (block, tx, code) = match t.get(txid)? {
-            Some(g) => codec::decode_tx_loc(g.value())?,
-            None => match self.recent(Kind::Txid, txid.as_bytes())? {
-                Some(Some(v)) => codec::decode_tx_loc(&v)?,
-                _ => return Ok(None),
+        // A txid is indexed once, so it does not matter whether it is found recent or in the
+        // table (where a merged one may also be).
+        let (block, tx, code) = match self.recent(Kind::Txid, txid.as_bytes())? {
+            Some(Some(v)) => codec::decode_tx_loc(&v)?,
+            _ if !self.filters.may_contain(Kind::Txid, txid.as_bytes()) => return Ok(None),
+            _ => match opened(&self.txids, &self.rtx, TXIDS)?.get(txid)? {
+                Some(g) => codec::decode_tx_loc(g.value())?,
+                None => return Ok(None),
             },
         };
         Ok(Some(TxLocation {
@@ -1105,8 +1237,7 @@ impl Snapshot {
 
     /// Whether any transaction with `txid` is on the ledger (Fabric's `TxIDExists`).
     pub fn txid_exists(&self, txid: &str) -> Result<bool, LedgerError> {
-        Ok(opened(&self.txids, &self.rtx, TXIDS)?.get(txid)?.is_some()
-            || self.recent(Kind::Txid, txid.as_bytes())?.is_some())
+        Ok(self.tx_location(txid)?.is_some())
     }
 
     /// The committed value of a public key.
@@ -1240,6 +1371,9 @@ impl Snapshot {
         if let Some(recent) = self.recent(Kind::PvtHash, &key)? {
             return recent.map(|v| VersionedValue::decode(&v)).transpose();
         }
+        if !self.filters.may_contain(Kind::PvtHash, &key) {
+            return Ok(None);
+        }
         let t = opened(&self.pvt_hash, &self.rtx, PVT_HASH)?;
         let g = t.get(key.as_slice())?;
         g.map(|g| VersionedValue::decode(g.value())).transpose()
@@ -1329,5 +1463,93 @@ mod tests {
         let l = Ledger::open(&path, "ch").unwrap();
         assert_eq!(l.height(), 2);
         assert_eq!(l.block(0).unwrap().unwrap(), b0);
+    }
+
+    /// A database whose txid and private-hash tables hold `n` keys each.
+    fn tables_with_keys(path: &Path, n: u32) -> Arc<Database> {
+        let db = Database::create(path).unwrap();
+        let wtx = db.begin_write().unwrap();
+        {
+            let mut txids = wtx.open_table(TXIDS).unwrap();
+            let mut hashes = wtx.open_table(PVT_HASH).unwrap();
+            for i in 0..n {
+                let loc = codec::encode_tx_loc(u64::from(i), 0, 0);
+                txids
+                    .insert(format!("tx{i}").as_str(), loc.as_slice())
+                    .unwrap();
+                hashes
+                    .insert(format!("h{i}").as_bytes(), b"v".as_slice())
+                    .unwrap();
+            }
+        }
+        wtx.commit().unwrap();
+        Arc::new(db)
+    }
+
+    #[test]
+    fn a_background_scan_puts_every_key_of_the_tables_in_the_filters() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tables_with_keys(&tmp.path().join("l.redb"), 10_000);
+        let filters = Arc::new(Filters::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let scan = start_filter_scan(&db, &filters, &stop, 0).unwrap();
+        scan.expect("a scan on a thread").join().unwrap();
+        assert!(filters.is_ready());
+        assert!((0..10_000).all(|i| filters.may_contain(Kind::Txid, format!("tx{i}").as_bytes())));
+        assert!((0..10_000).all(|i| filters.may_contain(Kind::PvtHash, format!("h{i}").as_bytes())));
+        let absent = (0..10_000)
+            .filter(|i| filters.may_contain(Kind::Txid, format!("other{i}").as_bytes()))
+            .count();
+        assert!(
+            absent < 300,
+            "{absent} of 10,000 absent txids not filtered out"
+        );
+    }
+
+    #[test]
+    fn a_stopped_scan_leaves_the_filters_answering_maybe() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tables_with_keys(&tmp.path().join("l.redb"), 100);
+        let filters = Arc::new(Filters::new());
+        let stop = Arc::new(AtomicBool::new(true));
+        scan_into_filters(&db, &filters, &stop).unwrap();
+        assert!(!filters.is_ready());
+        assert!(filters.may_contain(Kind::Txid, b"anything"));
+    }
+
+    #[test]
+    fn a_ledger_answers_from_its_tables_while_and_after_its_filters_fill() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("l.redb");
+        let n = u32::try_from(FILTER_SCAN_INLINE_MAX).unwrap() / 2 + 1;
+        drop(tables_with_keys(&path, n));
+        // More keys than are scanned inline: the filters fill on a thread.
+        let l = Ledger::open(&path, "ch").unwrap();
+        let check = |l: &Ledger| {
+            let s = l.snapshot().unwrap();
+            for i in [0, n / 2, n - 1] {
+                assert_eq!(
+                    s.tx_location(&format!("tx{i}")).unwrap().unwrap().block,
+                    u64::from(i)
+                );
+                assert!(s.txid_exists(&format!("tx{i}")).unwrap());
+                let key = format!("h{i}");
+                let t = s.rtx.open_table(PVT_HASH).unwrap();
+                assert!(t.get(key.as_bytes()).unwrap().is_some());
+            }
+            assert!(!s.txid_exists("missing").unwrap());
+        };
+        check(&l);
+        let scan = l.inner.scan.lock().unwrap().take();
+        scan.expect("a scan on a thread").join().unwrap();
+        assert!(l.inner.filters.is_ready());
+        check(&l);
+        // Closing while a scan runs waits for it: the database reopens at once.
+        let l2 = {
+            drop(l);
+            Ledger::open(&path, "ch").unwrap()
+        };
+        drop(l2);
+        Ledger::open(&path, "ch").unwrap();
     }
 }
