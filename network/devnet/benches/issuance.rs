@@ -282,8 +282,8 @@ fn prepopulate(devnet: &Devnet, template: &Template, from: usize, to: usize, blo
             for u in [&mut member_updates, &mut other_updates] {
                 u.record_tx(&txid, tx_num as u64, 0);
             }
-            member_updates.add_valid_tx(h, &txid, timestamp, &rw, std::slice::from_ref(&pvt));
-            other_updates.add_valid_tx(h, &txid, timestamp, &rw, &[]);
+            member_updates.add_block_tx(h, &txid, timestamp, &rw, std::slice::from_ref(&pvt));
+            other_updates.add_block_tx(h, &txid, timestamp, &rw, &[]);
             data.push(env);
         }
         let n = data.len();

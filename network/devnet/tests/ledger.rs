@@ -520,3 +520,153 @@ async fn subscribers_hear_of_commits_after_they_are_durable() {
     // By the time the event is out, a fresh reader sees the block.
     assert!(l.block(0).unwrap().is_some());
 }
+
+/// A serialized endorser transaction envelope with `txid`, `timestamp` (seconds) and `rw` as its
+/// chaincode action's results (what a committer reads a history value back from).
+fn endorser_envelope(txid: &str, seconds: i64, rw: &TxRwSet) -> Vec<u8> {
+    use fabric_protos::common::{ChannelHeader, Envelope, Header, Payload};
+    use fabric_protos::protos::{
+        ChaincodeAction, ChaincodeActionPayload, ChaincodeEndorsedAction, ProposalResponsePayload,
+        Transaction, TransactionAction,
+    };
+    use prost::Message;
+    let action = ChaincodeAction {
+        results: rw.encode(),
+        ..Default::default()
+    };
+    let prp = ProposalResponsePayload {
+        extension: action.encode_to_vec(),
+        ..Default::default()
+    };
+    let cap = ChaincodeActionPayload {
+        action: Some(ChaincodeEndorsedAction {
+            proposal_response_payload: prp.encode_to_vec(),
+            endorsements: vec![],
+        }),
+        ..Default::default()
+    };
+    let tx = Transaction {
+        actions: vec![TransactionAction {
+            header: vec![],
+            payload: cap.encode_to_vec(),
+        }],
+    };
+    let chdr = ChannelHeader {
+        r#type: 3,
+        tx_id: txid.into(),
+        timestamp: Some(prost_types::Timestamp { seconds, nanos: 7 }),
+        ..Default::default()
+    };
+    let payload = Payload {
+        header: Some(Header {
+            channel_header: chdr.encode_to_vec(),
+            signature_header: vec![],
+        }),
+        data: tx.encode_to_vec(),
+    };
+    Envelope {
+        payload: payload.encode_to_vec(),
+        signature: vec![],
+    }
+    .encode_to_vec()
+}
+
+/// Commits one block of endorser transactions whose history entries name the block.
+fn commit_block_txs(l: &Ledger, txs: &[(&str, TxRwSet)]) -> u64 {
+    let n = l.height();
+    let data = txs
+        .iter()
+        .map(|(id, rw)| endorser_envelope(id, 1_700_000_000 + n as i64, rw))
+        .collect();
+    let block = new_block(n, l.last_header_hash(), data);
+    let mut u = BlockUpdates::new();
+    for (i, (txid, rw)) in txs.iter().enumerate() {
+        let h = Height {
+            block: n,
+            tx: i as u64,
+        };
+        u.record_tx(txid, i as u64, 0);
+        u.add_block_tx(h, txid, (1_700_000_000 + n as i64, 7), rw, &[]);
+    }
+    l.commit(&block, &u).expect("commit");
+    n
+}
+
+#[test]
+fn history_read_from_blocks_and_history_with_values_answer_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    // An entry with its value (as earlier versions wrote them), then entries naming their blocks:
+    // two transactions of one block, a delete, and a transaction writing another key only.
+    commit_txs(
+        &l,
+        &[("old".into(), ns("cc", writes(vec![write("k", b"v0")])))],
+    );
+    commit_block_txs(
+        &l,
+        &[
+            (
+                "b1",
+                ns("cc", writes(vec![write("k", b"v1"), write("j", b"x")])),
+            ),
+            ("b2", ns("cc", writes(vec![write("k", b"v2")]))),
+        ],
+    );
+    commit_block_txs(&l, &[("b3", ns("cc", writes(vec![delete("k")])))]);
+    commit_block_txs(&l, &[("b4", ns("cc", writes(vec![write("j", b"y")])))]);
+    let got: Vec<_> = l
+        .snapshot()
+        .unwrap()
+        .history("cc", "k")
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                e.txid,
+                (e.height.block, e.height.tx),
+                e.timestamp,
+                e.is_delete,
+                e.value,
+            )
+        })
+        .collect();
+    let at = |n: i64, nanos: i32| (1_700_000_000 + n, nanos);
+    assert_eq!(
+        got,
+        [
+            ("b3".to_string(), (2, 0), at(2, 7), true, vec![]),
+            ("b2".to_string(), (1, 1), at(1, 7), false, b"v2".to_vec()),
+            ("b1".to_string(), (1, 0), at(1, 7), false, b"v1".to_vec()),
+            ("old".to_string(), (0, 0), at(0, 5), false, b"v0".to_vec()),
+        ]
+    );
+    let j: Vec<_> = l.snapshot().unwrap().history("cc", "j").unwrap();
+    assert_eq!(
+        j.iter().map(|e| e.value.as_slice()).collect::<Vec<_>>(),
+        [&b"y"[..], b"x"]
+    );
+}
+
+#[test]
+fn a_history_entry_naming_a_transaction_without_that_write_is_a_corrupt_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open(dir.path().join("l"), "ch").unwrap();
+    // The block's transaction does not carry the write the updates claim.
+    let block = new_block(
+        0,
+        vec![],
+        vec![endorser_envelope("t", 1, &ns("cc", writes(vec![])))],
+    );
+    let mut u = BlockUpdates::new();
+    u.record_tx("t", 0, 0);
+    let rw = ns("cc", writes(vec![write("k", b"v")]));
+    u.add_block_tx(Height { block: 0, tx: 0 }, "t", (1, 0), &rw, &[]);
+    l.commit(&block, &u).unwrap();
+    let err = l.snapshot().unwrap().history("cc", "k").unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::Corrupt(m) if m.contains("does not write the key")),
+        "{err}"
+    );
+    // The state itself is unaffected.
+    assert_eq!(l.get_state("cc", "k").unwrap().unwrap().value, b"v");
+}

@@ -454,7 +454,7 @@ impl Committer {
                         overlay.apply(rw, &snap, h)?;
                         lifecycle_invoked |= tx.lifecycle;
                         let pvt_writes = self.private_writes(&tx.txid, rw, pvt);
-                        updates.add_valid_tx(h, &tx.txid, tx.timestamp, rw, &pvt_writes);
+                        updates.add_block_tx(h, &tx.txid, tx.timestamp, rw, &pvt_writes);
                     }
                 }
             }

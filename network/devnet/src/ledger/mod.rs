@@ -304,6 +304,9 @@ struct TxWrites {
     hashed: BTreeMap<(String, String, Vec<u8>), KeyOps>,
     private: BTreeMap<(String, String, String), Option<Vec<u8>>>,
     history: Vec<(String, String, bool, Vec<u8>)>,
+    /// The block holds this transaction's read-write set at `height`: history entries name it
+    /// instead of copying the written values.
+    history_in_block: bool,
 }
 
 /// Everything a block changes besides the block itself: its txid index entries and the writes of
@@ -370,7 +373,7 @@ impl BlockUpdates {
 
     /// Adds the writes of a valid transaction: public writes and metadata writes, hashed private
     /// writes, the private writes this peer is eligible for, and history entries for public
-    /// writes. Transactions must be added in block order.
+    /// writes, which keep the written values. Transactions must be added in block order.
     pub fn add_valid_tx(
         &mut self,
         height: Height,
@@ -378,6 +381,33 @@ impl BlockUpdates {
         timestamp: (i64, i32),
         rwset: &TxRwSet,
         pvt: &[PvtCollWrites],
+    ) {
+        self.add_tx(height, txid, timestamp, rwset, pvt, false);
+    }
+
+    /// [`BlockUpdates::add_valid_tx`] for the endorser transaction at `height` of the block being
+    /// committed, whose envelope carries `rwset` (its channel header has `txid` and `timestamp`):
+    /// its history entries only name the transaction, and a history query reads the values from
+    /// the block, as Fabric's history database does.
+    pub fn add_block_tx(
+        &mut self,
+        height: Height,
+        txid: &str,
+        timestamp: (i64, i32),
+        rwset: &TxRwSet,
+        pvt: &[PvtCollWrites],
+    ) {
+        self.add_tx(height, txid, timestamp, rwset, pvt, true);
+    }
+
+    fn add_tx(
+        &mut self,
+        height: Height,
+        txid: &str,
+        timestamp: (i64, i32),
+        rwset: &TxRwSet,
+        pvt: &[PvtCollWrites],
+        history_in_block: bool,
     ) {
         let mut w = TxWrites {
             height,
@@ -387,6 +417,7 @@ impl BlockUpdates {
             hashed: BTreeMap::new(),
             private: BTreeMap::new(),
             history: Vec::new(),
+            history_in_block,
         };
         for ns in &rwset.ns_rwsets {
             for kw in &ns.kv.writes {
@@ -403,7 +434,7 @@ impl BlockUpdates {
                     ns.namespace.clone(),
                     kw.key.clone(),
                     kw.is_delete,
-                    if kw.is_delete {
+                    if kw.is_delete || history_in_block {
                         Vec::new()
                     } else {
                         kw.value.clone()
@@ -546,6 +577,61 @@ fn next_value(
         },
         (None, None) => None,
     })
+}
+
+/// The history entry of public key `key` of namespace `ns` written by transaction `tx` of
+/// `block`: its txid, timestamp, and last write of the key.
+fn history_from_block(
+    block: &Block,
+    tx: u64,
+    ns: &str,
+    key: &str,
+) -> Result<codec::HistoryValue, LedgerError> {
+    use fabric_protos::common::{ChannelHeader, Envelope, Payload};
+    use fabric_protos::protos::{
+        ChaincodeAction, ChaincodeActionPayload, ProposalResponsePayload, Transaction,
+    };
+    let corrupt = |what: &str| {
+        LedgerError::Corrupt(format!(
+            "history entry of {ns}/{key} at {}:{tx}: {what}",
+            block.header.as_ref().map_or(0, |h| h.number)
+        ))
+    };
+    let data = block
+        .data
+        .as_ref()
+        .and_then(|d| d.data.get(usize::try_from(tx).ok()?))
+        .ok_or_else(|| corrupt("no such transaction"))?;
+    let payload = Payload::decode(Envelope::decode(data.as_slice())?.payload.as_slice())?;
+    let header = payload.header.ok_or_else(|| corrupt("no header"))?;
+    let chdr = ChannelHeader::decode(header.channel_header.as_slice())?;
+    let action = Transaction::decode(payload.data.as_slice())?
+        .actions
+        .into_iter()
+        .next()
+        .ok_or_else(|| corrupt("no action"))?;
+    let endorsed = ChaincodeActionPayload::decode(action.payload.as_slice())?
+        .action
+        .ok_or_else(|| corrupt("no endorsed action"))?;
+    let prp = ProposalResponsePayload::decode(endorsed.proposal_response_payload.as_slice())?;
+    let rwset = TxRwSet::decode(&ChaincodeAction::decode(prp.extension.as_slice())?.results)?;
+    let write = rwset
+        .ns_rwsets
+        .iter()
+        .filter(|n| n.namespace == ns)
+        .flat_map(|n| n.kv.writes.iter())
+        .rfind(|w| w.key == key)
+        .ok_or_else(|| corrupt("the transaction does not write the key"))?;
+    let timestamp = chdr
+        .timestamp
+        .as_ref()
+        .map_or((0, 0), |t| (t.seconds, t.nanos));
+    let value = if write.is_delete {
+        Vec::new()
+    } else {
+        write.value.clone()
+    };
+    Ok((chdr.tx_id, timestamp, write.is_delete, value))
 }
 
 /// Moves the blocks of a ledger written by an earlier version (inside the database) to the block
@@ -979,10 +1065,13 @@ impl Ledger {
                     private.push((k, tx.height, v.as_deref()));
                 }
                 for (ns, key, is_delete, value) in &tx.history {
-                    hist.push((
-                        codec::history_key(ns, key, tx.height),
-                        codec::encode_history(&tx.txid, tx.timestamp, *is_delete, value),
-                    ));
+                    // An empty entry: everything is in the block's transaction at that height.
+                    let entry = if tx.history_in_block {
+                        Vec::new()
+                    } else {
+                        codec::encode_history(&tx.txid, tx.timestamp, *is_delete, value)
+                    };
+                    hist.push((codec::history_key(ns, key, tx.height), entry));
                 }
             }
             public.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1389,10 +1478,31 @@ impl Snapshot {
         let mut hi = lo.clone();
         hi.extend_from_slice(&[0xff; 12]);
         let mut out = Vec::new();
+        // Entries naming their block's transaction are read from the block, decoded once for
+        // all of its transactions that wrote the key.
+        let mut block: Option<Block> = None;
         for item in t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?.rev() {
             let (k, v) = item?;
             let height = codec::history_key_height(k.value())?;
-            let (txid, timestamp, is_delete, value) = codec::decode_history(v.value())?;
+            let (txid, timestamp, is_delete, value) = if v.value().is_empty() {
+                if block
+                    .as_ref()
+                    .and_then(|b| b.header.as_ref())
+                    .map(|h| h.number)
+                    != Some(height.block)
+                {
+                    block = Some(self.block(height.block)?.ok_or_else(|| {
+                        LedgerError::Corrupt(format!(
+                            "history names missing block {}",
+                            height.block
+                        ))
+                    })?);
+                }
+                let block = block.as_ref().expect("just read");
+                history_from_block(block, height.tx, ns, key)?
+            } else {
+                codec::decode_history(v.value())?
+            };
             out.push(HistoryEntry {
                 txid,
                 height,
