@@ -17,7 +17,8 @@
 //! channel.
 //!
 //! Printed per ledger size: committed tx/s, latency p50/p95/p99 (one licence, endorsement to
-//! commit status), and CPU per transaction (this process's user+system CPU over the run divided by
+//! commit status), the µs one ECDSA verification took on one core just before the run (the
+//! machine's speed then), and CPU per transaction (this process's user+system CPU over the run divided by
 //! the committed transactions), bytes written to storage per transaction (`/proc/self/io`), CPU by
 //! thread, and how long this process's threads were runnable
 //! but waiting for a core (other processes on the machine). A ledger level whose import would not
@@ -69,6 +70,20 @@ mod licences;
 use licences::{LicenceNet, CH};
 
 const NS: &str = "elicense";
+
+/// µs one ECDSA P-256 verification takes on one core right now: the machine's speed at the time
+/// of a run, printed beside its figures (on a shared virtual machine it varies between runs).
+fn ecdsa_verify_micros() -> f64 {
+    use fabric_common::crypto::{Signer, SigningKey};
+    let key = SigningKey::generate();
+    let signature = key.sign(b"calibration").unwrap();
+    let rounds = 300;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        key.public_key().verify(b"calibration", &signature).unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+}
 
 /// Replaces every occurrence of each `from` with its same-length `to`.
 fn substitute(bytes: &mut [u8], pairs: &[(&[u8], &[u8])]) {
@@ -504,7 +519,7 @@ async fn main() {
         template.envelope.len()
     );
     println!(
-        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11} {:>8}",
+        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11} {:>8} {:>10}",
         "on ledger",
         "prepop s",
         "tx/s",
@@ -514,7 +529,8 @@ async fn main() {
         "p99 ms",
         "CPU ms/tx",
         "disk KB/tx",
-        "failed"
+        "failed",
+        "verify µs"
     );
     let mut on_ledger = 1usize; // the template
     let mut imported = 0usize;
@@ -564,11 +580,12 @@ async fn main() {
             submitters.min(256),
         )
         .await;
+        let verify_micros = ecdsa_verify_micros();
         let f = issue_load(&net, &format!("G{run}"), count, submitters).await;
         let rate = f.committed as f64 / f.elapsed.as_secs_f64();
         let cpu_per_tx = f.cpu.as_secs_f64() * 1000.0 / f.committed.max(1) as f64;
         println!(
-            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>11.1} {:>8}",
+            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>11.1} {:>8} {:>10.1}",
             on_ledger,
             prepop.as_secs_f64(),
             rate,
@@ -578,7 +595,8 @@ async fn main() {
             pct(&f.latencies, 0.99),
             cpu_per_tx,
             f.disk_written as f64 / 1e3 / f.committed.max(1) as f64,
-            f.failed
+            f.failed,
+            verify_micros
         );
         let shares: Vec<String> = f
             .threads
