@@ -587,10 +587,6 @@ fn history_from_block(
     ns: &str,
     key: &str,
 ) -> Result<codec::HistoryValue, LedgerError> {
-    use fabric_protos::common::{ChannelHeader, Envelope, Payload};
-    use fabric_protos::protos::{
-        ChaincodeAction, ChaincodeActionPayload, ProposalResponsePayload, Transaction,
-    };
     let corrupt = |what: &str| {
         LedgerError::Corrupt(format!(
             "history entry of {ns}/{key} at {}:{tx}: {what}",
@@ -602,19 +598,12 @@ fn history_from_block(
         .as_ref()
         .and_then(|d| d.data.get(usize::try_from(tx).ok()?))
         .ok_or_else(|| corrupt("no such transaction"))?;
-    let payload = Payload::decode(Envelope::decode(data.as_slice())?.payload.as_slice())?;
-    let header = payload.header.ok_or_else(|| corrupt("no header"))?;
-    let chdr = ChannelHeader::decode(header.channel_header.as_slice())?;
-    let action = Transaction::decode(payload.data.as_slice())?
-        .actions
-        .into_iter()
-        .next()
-        .ok_or_else(|| corrupt("no action"))?;
-    let endorsed = ChaincodeActionPayload::decode(action.payload.as_slice())?
-        .action
-        .ok_or_else(|| corrupt("no endorsed action"))?;
-    let prp = ProposalResponsePayload::decode(endorsed.proposal_response_payload.as_slice())?;
-    let rwset = TxRwSet::decode(&ChaincodeAction::decode(prp.extension.as_slice())?.results)?;
+    let unpacked =
+        fabric_common::tx::unpack_envelope_bytes(data).map_err(|e| corrupt(&e.to_string()))?;
+    // Unpacking fails on a transaction without actions.
+    let action = &unpacked.actions[0];
+    let rwset = TxRwSet::decode(&action.chaincode_action.results)?;
+    let chdr = unpacked.channel_header;
     let write = rwset
         .ns_rwsets
         .iter()
