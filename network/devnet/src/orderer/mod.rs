@@ -274,7 +274,7 @@ impl BlockWriter {
     }
 }
 
-fn deliver_to(sink: &Arc<dyn BlockSink>, ledger: &Ledger, block: &Block) -> Result<(), String> {
+fn deliver_to(sink: &Arc<dyn BlockSink>, ledger: &Ledger, block: Arc<Block>) -> Result<(), String> {
     let number = block.header.as_ref().map_or(0, |h| h.number);
     // Catch a lagging sink up from the block store first.
     let mut next = sink.height();
@@ -287,7 +287,8 @@ fn deliver_to(sink: &Arc<dyn BlockSink>, ledger: &Ledger, block: &Block) -> Resu
         next += 1;
     }
     if next == number {
-        sink.deliver_block(block.clone())?;
+        // The sinks share the orderer's copy until each takes its own to commit.
+        sink.deliver_block(Arc::unwrap_or_clone(block))?;
     }
     Ok(())
 }
@@ -310,19 +311,19 @@ fn catch_up(sink: &Arc<dyn BlockSink>, ledger: &Ledger) -> Result<(), String> {
 /// parallel with each other and with the orderer cutting the next block, as Fabric's peers pull
 /// blocks independently of the orderer.
 struct SinkWorker {
-    tx: std_mpsc::Sender<Block>,
+    tx: std_mpsc::Sender<Arc<Block>>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl SinkWorker {
     fn start(channel: &str, sink: Arc<dyn BlockSink>, ledger: Ledger) -> std::io::Result<Self> {
-        let (tx, rx) = std_mpsc::channel::<Block>();
+        let (tx, rx) = std_mpsc::channel::<Arc<Block>>();
         let name = channel.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("deliver-{channel}"))
             .spawn(move || {
                 for block in rx {
-                    if let Err(e) = deliver_to(&sink, &ledger, &block) {
+                    if let Err(e) = deliver_to(&sink, &ledger, block) {
                         tracing::error!("[channel: {name}] delivering block to a peer: {e}");
                     }
                 }
@@ -346,7 +347,7 @@ fn run_chain(
             Ok(block) => {
                 for s in sinks {
                     // A worker whose thread ended is caught up when the next block reaches it.
-                    let _ = s.tx.send(Block::clone(&block));
+                    let _ = s.tx.send(Arc::clone(&block));
                 }
             }
             Err(e) => tracing::error!("[channel: {channel}] writing block: {e}"),
