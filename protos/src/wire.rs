@@ -1,5 +1,5 @@
-//! The `prost` runtime as the generated code sees it, with one change: map entries always carry
-//! both their key and their value.
+//! The `prost` runtime as the generated code sees it, with two changes: map entries always carry
+//! both their key and their value, and `bytes` fields are decoded with one copy instead of two.
 //!
 //! Plain prost leaves a map entry's key or value out when it equals the default (an empty string
 //! key, a `0` key, a `false` value, an empty message). Fabric's Go code and the official
@@ -7,16 +7,81 @@
 //! value is the empty `Capability`) or a `BlockAndPrivateData` entry for transaction 0 would be
 //! encoded differently from Fabric's own bytes. Decoders accept either form, but bytes that are
 //! hashed, signed or compared with Fabric's must be Fabric's. The generated code is pointed here
-//! (`prost_path`), so every map field of the schema is encoded as Fabric encodes it. Everything
-//! else is prost's own.
+//! (`prost_path`), so every map field of the schema is encoded as Fabric encodes it.
+//!
+//! Plain prost decodes a `bytes` field held in a `Vec<u8>` by first copying it into a `Bytes`
+//! and then copying that into the `Vec` (it reuses the path meant for `Bytes` fields). Fabric's
+//! messages are nests of `bytes` fields (an envelope's payload holds a header and data, which
+//! hold further messages), so every transaction passes through it many times; [`encoding::bytes`]
+//! copies once. Everything else is prost's own.
 
 #[doc(hidden)]
 pub use prost::*;
 
-/// prost's encoding functions, with [`btree_map`](self::encoding::btree_map) replaced.
+/// prost's encoding functions, with [`btree_map`](self::encoding::btree_map) and
+/// [`bytes`](self::encoding::bytes) replaced.
 pub mod encoding {
     #[doc(hidden)]
     pub use prost::encoding::*;
+
+    /// `bytes` fields (`Vec<u8>`): prost's encoding, decoded straight into the field's `Vec`.
+    pub mod bytes {
+        use prost::bytes::{Buf, BufMut};
+        use prost::encoding::{check_wire_type, decode_varint, DecodeContext, WireType};
+        use prost::DecodeError;
+
+        #[doc(hidden)]
+        pub use prost::encoding::bytes::{
+            encode, encode_repeated, encoded_len, encoded_len_repeated,
+        };
+
+        /// Replaces `value` with the field's bytes (last one wins, as protobuf requires).
+        pub fn merge(
+            wire_type: WireType,
+            value: &mut Vec<u8>,
+            buf: &mut impl Buf,
+            _ctx: DecodeContext,
+        ) -> Result<(), DecodeError> {
+            check_wire_type(WireType::LengthDelimited, wire_type)?;
+            let len = decode_varint(buf)?;
+            if len > buf.remaining() as u64 {
+                return Err(underflow());
+            }
+            let len = len as usize;
+            value.clear();
+            value.reserve(len);
+            value.put(buf.take(len));
+            Ok(())
+        }
+
+        /// Appends one element of a `repeated bytes` field.
+        pub fn merge_repeated(
+            wire_type: WireType,
+            values: &mut Vec<Vec<u8>>,
+            buf: &mut impl Buf,
+            ctx: DecodeContext,
+        ) -> Result<(), DecodeError> {
+            let mut value = Vec::new();
+            merge(wire_type, &mut value, buf, ctx)?;
+            values.push(value);
+            Ok(())
+        }
+
+        /// The error prost gives for a length that runs past the end of the input.
+        #[cold]
+        fn underflow() -> DecodeError {
+            // prost's own decoder produces this error for a 1-byte field with no byte after it;
+            // asking it keeps the error identical to prost's without its deprecated constructor.
+            let mut value = Vec::new();
+            prost::encoding::bytes::merge(
+                WireType::LengthDelimited,
+                &mut value,
+                &mut &[1u8][..],
+                DecodeContext::default(),
+            )
+            .expect_err("a length past the end underflows")
+        }
+    }
 
     /// Map fields (`BTreeMap`s): entries in key order, each with its key and its value.
     pub mod btree_map {

@@ -131,6 +131,39 @@ fn map_entries_carry_default_keys_and_values() {
 }
 
 #[test]
+fn bytes_fields_decode_as_protobuf_requires() {
+    // A repeated scalar field: the last occurrence wins, as in every protobuf decoder.
+    let twice = [
+        &[0x0a, 0x02][..],
+        b"ab",
+        &[0x12, 0x01, 0x07],
+        &[0x0a, 0x01],
+        b"z",
+    ]
+    .concat();
+    let env = common::Envelope::decode(&twice[..]).expect("decode");
+    assert_eq!(env.payload, b"z");
+    assert_eq!(env.signature, [0x07]);
+    // Repeated bytes keep their order, empty elements included; a Bytes input decodes the same.
+    let data = [&[0x0a, 0x01][..], b"a", &[0x0a, 0x00], &[0x0a, 0x02], b"bc"].concat();
+    let block = common::BlockData::decode(prost::bytes::Bytes::from(data)).expect("decode");
+    assert_eq!(block.data, vec![b"a".to_vec(), vec![], b"bc".to_vec()]);
+    // A length past the end is the error prost gives, and the message round-trips otherwise.
+    let err = common::Envelope::decode(&[0x0a, 0x05, b'a', b'b'][..]).expect_err("truncated");
+    assert!(err.to_string().contains("buffer underflow"), "{err}");
+    let err = common::Envelope::decode(&[0x0d, 0, 0, 0, 0][..]).expect_err("fixed32 for bytes");
+    assert!(err.to_string().contains("invalid wire type"), "{err}");
+    let env = common::Envelope {
+        payload: vec![1; 300],
+        signature: vec![2; 70],
+    };
+    assert_eq!(
+        common::Envelope::decode(&env.encode_to_vec()[..]).unwrap(),
+        env
+    );
+}
+
+#[test]
 fn messages_know_their_type_urls() {
     use prost::Name;
     assert_eq!(

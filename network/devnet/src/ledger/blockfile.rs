@@ -210,6 +210,7 @@ impl Appender {
             let _ = self.file.set_len(start);
             return Err(e.into());
         }
+        release_cached(&self.file, start, framed.len() as u64);
         self.len = start + framed.len() as u64;
         Ok(BlockLoc {
             file: self.number,
@@ -217,6 +218,23 @@ impl Appender {
             len: block_len as u64,
         })
     }
+}
+
+/// Lets the kernel drop the page-cache pages of bytes just written and synced.
+///
+/// A committed block is read back from the ledger's in-memory recent blocks, and older blocks
+/// only on the rare catch-up or history read, so keeping the pages of an append-only file cached
+/// buys little; filling ever new page-cache pages is what costs: on a virtual machine each fresh
+/// page can cost several times the copy itself. Once dropped, the same physical pages serve the
+/// next append. Only clean pages are dropped (the range has been synced), so nothing is lost; on
+/// failure the pages simply stay cached.
+fn release_cached(file: &File, offset: u64, len: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let _ = (file, offset, len);
 }
 
 /// A block's bytes framed for a block file: the varint length, then `encode` writing the block.
