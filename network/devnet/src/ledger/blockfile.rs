@@ -87,7 +87,14 @@ pub(crate) struct Appender {
     number: u32,
     len: u64,
     max_file_bytes: u64,
+    /// The framing buffer, kept from one block to the next: a fresh megabyte-sized buffer per
+    /// block would be fresh pages for the kernel to fault in every time.
+    buf: Vec<u8>,
 }
+
+/// Largest framing buffer kept for the next block (above Fabric's 10 MiB absolute max block
+/// size, so every block of a usual channel reuses it).
+const KEEP_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 impl BlockFiles {
     /// Opens the block files in `dir` and cuts them back to `last`, the location of the last
@@ -144,6 +151,7 @@ impl BlockFiles {
                 number,
                 len: end,
                 max_file_bytes: MAX_FILE_BYTES,
+                buf: Vec::new(),
             },
         ))
     }
@@ -177,10 +185,28 @@ impl BlockFiles {
 }
 
 impl Appender {
-    /// Appends one block (`framed`: the varint length prefix followed by the block bytes, as
-    /// [`frame`] builds it) and makes it durable (`fdatasync`) before returning its location.
-    /// Starts a new file first when this one would grow past [`MAX_FILE_BYTES`].
+    /// Appends one block of `block_len` bytes, which `encode` writes, preceded by its varint
+    /// length, and makes it durable (`fdatasync`) before returning its location. Starts a new
+    /// file first when this one would grow past [`MAX_FILE_BYTES`].
     pub(crate) fn append(
+        &mut self,
+        files: &BlockFiles,
+        block_len: usize,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<BlockLoc, LedgerError> {
+        let mut framed = std::mem::take(&mut self.buf);
+        framed.clear();
+        framed.reserve(block_len + 10);
+        put_varint(&mut framed, block_len as u64);
+        encode(&mut framed);
+        let written = self.write_framed(files, &framed, block_len);
+        if framed.capacity() <= KEEP_BUFFER_BYTES {
+            self.buf = framed;
+        }
+        written
+    }
+
+    fn write_framed(
         &mut self,
         files: &BlockFiles,
         framed: &[u8],
@@ -237,14 +263,6 @@ fn release_cached(file: &File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// A block's bytes framed for a block file: the varint length, then `encode` writing the block.
-pub(crate) fn frame(block_len: usize, encode: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut out = Vec::with_capacity(block_len + 10);
-    put_varint(&mut out, block_len as u64);
-    encode(&mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,10 +282,10 @@ mod tests {
         let dir = tmp.path().join("x.blocks");
         let (files, mut app) = BlockFiles::recover(dir.clone(), None).unwrap();
         let a = app
-            .append(&files, &frame(3, |b| b.extend_from_slice(b"abc")), 3)
+            .append(&files, 3, |b| b.extend_from_slice(b"abc"))
             .unwrap();
         let b = app
-            .append(&files, &frame(2, |b| b.extend_from_slice(b"de")), 2)
+            .append(&files, 2, |b| b.extend_from_slice(b"de"))
             .unwrap();
         assert_eq!(files.read(a).unwrap(), b"abc");
         assert_eq!(files.read(b).unwrap(), b"de");
@@ -278,7 +296,7 @@ mod tests {
             std::fs::metadata(file_path(&dir, 0)).unwrap().len(),
             a.end()
         );
-        let c = app.append(&files, &frame(1, |b| b.push(b'f')), 1).unwrap();
+        let c = app.append(&files, 1, |b| b.push(b'f')).unwrap();
         assert_eq!(c.offset, b.offset);
         assert_eq!(files.read(c).unwrap(), b"f");
         // An index that records more than the files hold is refused.
@@ -301,13 +319,13 @@ mod tests {
         let (files, mut app) = BlockFiles::recover(dir.clone(), None).unwrap();
         app.max_file_bytes = 10;
         let a = app
-            .append(&files, &frame(6, |b| b.extend_from_slice(b"aaaaaa")), 6)
+            .append(&files, 6, |b| b.extend_from_slice(b"aaaaaa"))
             .unwrap();
         let b = app
-            .append(&files, &frame(6, |b| b.extend_from_slice(b"bbbbbb")), 6)
+            .append(&files, 6, |b| b.extend_from_slice(b"bbbbbb"))
             .unwrap();
         let c = app
-            .append(&files, &frame(6, |b| b.extend_from_slice(b"cccccc")), 6)
+            .append(&files, 6, |b| b.extend_from_slice(b"cccccc"))
             .unwrap();
         assert_eq!((a.file, b.file, c.file), (0, 1, 2));
         assert_eq!((a.offset, b.offset), (1, 1));

@@ -641,8 +641,7 @@ fn migrate_legacy_blocks(
         for item in old.iter()? {
             let (n, bytes) = item?;
             let bytes = bytes.value();
-            let framed = blockfile::frame(bytes.len(), |b| b.extend_from_slice(bytes));
-            let loc = appender.append(files, &framed, bytes.len())?;
+            let loc = appender.append(files, bytes.len(), |b| b.extend_from_slice(bytes))?;
             index.insert(n.value(), IndexedLoc::from(loc))?;
         }
     }
@@ -936,11 +935,9 @@ impl Ledger {
         }
         // 1. The block bytes, durable in the block file before anything indexes them.
         let block_len = block.encoded_len();
-        let framed = blockfile::frame(block_len, |b| {
+        let loc = tip.appender.append(&self.inner.files, block_len, |b| {
             block.encode(b).expect("a Vec grows as needed");
-        });
-        let loc = tip.appender.append(&self.inner.files, &framed, block_len)?;
-        drop(framed);
+        })?;
         // 2. Index, state, history and savepoint in one durable database transaction.
         // If this fails, the appended bytes stay where they are, on no index: not on the ledger,
         // never read, and cut off by the next open. They are not cut off here, because a failed
