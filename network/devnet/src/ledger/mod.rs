@@ -7,7 +7,9 @@
 //!
 //! [`Ledger::commit`] makes a block durable in two steps, in this order:
 //!
-//! 1. the block bytes are appended to the current block file and `fdatasync`ed;
+//! 1. the block bytes are appended to the current block file and `fdatasync`ed (then the kernel
+//!    is told it may drop their page-cache pages: they are clean, so nothing is lost, and recent
+//!    blocks are read from memory anyway);
 //! 2. **one** redb write transaction holds, together: the block's index entry (number → file,
 //!    offset, length), the state / private updates and history entries of its valid transactions,
 //!    its txid index and private-hash entries (in the recent-entry log, see below), and the
