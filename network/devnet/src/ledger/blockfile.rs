@@ -254,7 +254,7 @@ impl Appender {
 /// page can cost several times the copy itself. Once dropped, the same physical pages serve the
 /// next append. Only clean pages are dropped (the range has been synced), so nothing is lost; on
 /// failure the pages simply stay cached.
-fn release_cached(file: &File, offset: u64, len: u64) {
+pub(crate) fn release_cached(file: &File, offset: u64, len: u64) {
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     if let Some(len) = std::num::NonZeroU64::new(len) {
         let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);

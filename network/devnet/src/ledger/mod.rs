@@ -14,7 +14,8 @@
 //!    offset, length), the state / private updates and history entries of its valid transactions,
 //!    its txid index and private-hash entries (in the recent-entry log, see below), and the
 //!    savepoint (the block's number). It is committed with [`redb::Durability::Immediate`] (redb
-//!    fsyncs before returning).
+//!    fsyncs before returning; the pages it wrote are then released from the page cache, see
+//!    `backend`).
 //!
 //! The redb commit is the moment the block is on the ledger: when `commit` returns `Ok`,
 //! everything of that block is on disk, and after a crash at any earlier moment the database
@@ -47,6 +48,7 @@
 //! durable commit, so a Deliver stream or a commit-status waiter never reports a block that a crash
 //! could take back.
 
+mod backend;
 mod blockfile;
 mod codec;
 mod filter;
@@ -789,9 +791,16 @@ impl Ledger {
         options: LedgerOptions,
     ) -> Result<Self, LedgerError> {
         let path = path.as_ref();
+        // Opened as redb's `create` opens it, with the page-cache-releasing backend.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
-            .create(path)?;
+            .create_with_backend(backend::ReleasingFile::new(file)?)?;
         {
             let wtx = db.begin_write()?;
             wtx.open_table(BLOCK_INDEX)?;
