@@ -20,8 +20,15 @@
 //! - It is bounded: two generations of at most [`GENERATION`] entries each; when the current
 //!   one fills up it becomes the previous one and the oldest is dropped, so memory stays fixed
 //!   and recently used entries survive.
+//!
+//! The most recent successes are also kept with their message whole (the *memo*, two
+//! generations of [`MEMO_GENERATION`]), found by signature and confirmed by comparing public
+//! key, message and signature byte for byte. A transaction's signatures are checked again by
+//! every committing peer within a block or two of the first check, and the memo answers those
+//! without hashing the message (a comparison of a few kilobytes costs far less than SHA-256 of
+//! them); older or larger inputs fall back to the digest-keyed entries.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
 use fabric_common::crypto::{is_low_s, sha256, CryptoError, PublicKey};
@@ -48,20 +55,81 @@ fn cache() -> &'static Mutex<Generations> {
     CACHE.get_or_init(|| Mutex::new(Generations::default()))
 }
 
+/// Memo entries per generation; two generations are kept (a few tens of MB at most).
+const MEMO_GENERATION: usize = 4096;
+
+/// Largest message kept whole in the memo; larger ones are found by digest only.
+const MEMO_MAX_MESSAGE: usize = 16 * 1024;
+
+/// A memo entry: the public point and the message of one successful check, by its signature.
+type MemoEntry = ([u8; 65], Box<[u8]>);
+
+#[derive(Default)]
+struct Memo {
+    current: HashMap<Box<[u8]>, MemoEntry>,
+    previous: HashMap<Box<[u8]>, MemoEntry>,
+}
+
+impl Memo {
+    /// Whether exactly these inputs are remembered.
+    fn holds(&self, point: &[u8; 65], message: &[u8], signature: &[u8]) -> bool {
+        [&self.current, &self.previous].into_iter().any(|g| {
+            g.get(signature)
+                .is_some_and(|(p, m)| p == point && **m == *message)
+        })
+    }
+
+    fn insert(&mut self, point: [u8; 65], message: &[u8], signature: &[u8]) {
+        if message.len() > MEMO_MAX_MESSAGE || signature.len() > MAX_SIGNATURE {
+            return;
+        }
+        if self.current.len() >= MEMO_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        // A signature already remembered with other inputs is replaced: the memo is only a
+        // shortcut, and the full check (or the digest-keyed entries) still answers the other.
+        self.current
+            .insert(signature.into(), (point, message.into()));
+    }
+}
+
+fn memo() -> &'static Mutex<Memo> {
+    static MEMO: OnceLock<Mutex<Memo>> = OnceLock::new();
+    MEMO.get_or_init(|| Mutex::new(Memo::default()))
+}
+
+/// Whether the memo holds exactly these inputs as a success.
+fn memo_holds(key: &PublicKey, message: &[u8], signature: &[u8]) -> bool {
+    let memo = memo().lock().unwrap_or_else(|p| p.into_inner());
+    memo.holds(key.to_uncompressed(), message, signature)
+}
+
+fn memo_insert(key: &PublicKey, message: &[u8], signature: &[u8]) {
+    let mut memo = memo().lock().unwrap_or_else(|p| p.into_inner());
+    memo.insert(*key.to_uncompressed(), message, signature);
+}
+
 /// Verifies a DER signature by `key` over `message` (low-S required), as
 /// [`PublicKey::verify`], answering from memory when these exact inputs verified before.
 pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
+    if memo_holds(key, message, signature) {
+        return Ok(());
+    }
     let Some(entry) = entry(key, sha256(message), signature) else {
         return key.verify(message, signature);
     };
     {
         let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
         if g.current.contains(&entry) {
+            drop(g);
+            memo_insert(key, message, signature);
             return Ok(());
         }
         if g.previous.remove(&entry) {
             // Still in use: carry it into the current generation so it outlives the old one.
             insert(&mut g, entry);
+            drop(g);
+            memo_insert(key, message, signature);
             return Ok(());
         }
     }
@@ -69,23 +137,27 @@ pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), C
     key.verify(message, signature)?;
     let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
     insert(&mut g, entry);
+    drop(g);
+    memo_insert(key, message, signature);
     Ok(())
 }
 
-/// Remembers a signature this process has just made over a message with SHA-256 `digest`,
-/// with the private key of `key`, so that checking it later (a committing peer checks every
-/// endorsement) is answered from memory. The caller vouches that the private key is `key`'s
-/// (a peer tests its key pair once when it starts); a high-S signature, which
-/// [`PublicKey::verify`] would reject, is not remembered.
-pub fn remember_own(key: &PublicKey, digest: [u8; 32], signature: &[u8]) {
+/// Remembers a signature this process has just made over `message` with the private key of
+/// `key`, so that checking it later (a committing peer checks every endorsement) is answered
+/// from memory. The caller vouches that the private key is `key`'s (a peer tests its key pair
+/// once when it starts); a high-S signature, which [`PublicKey::verify`] would reject, is not
+/// remembered.
+pub fn remember_own(key: &PublicKey, message: &[u8], signature: &[u8]) {
     if !is_low_s(signature).unwrap_or(false) {
         return;
     }
-    let Some(entry) = entry(key, digest, signature) else {
+    let Some(entry) = entry(key, sha256(message), signature) else {
         return;
     };
     let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
     insert(&mut g, entry);
+    drop(g);
+    memo_insert(key, message, signature);
 }
 
 /// The cache entry of these inputs; `None` for a signature too long to be a P-256 one.
@@ -137,7 +209,7 @@ mod tests {
         let key = SigningKey::generate();
         let public = key.public_key().clone();
         let sig = key.sign(b"endorsement").expect("sign");
-        remember_own(&public, sha256(b"endorsement"), &sig);
+        remember_own(&public, b"endorsement", &sig);
         assert!(verify(&public, b"endorsement", &sig).is_ok());
         // Remembering binds key, message and signature: any other combination is checked.
         assert!(verify(&public, b"another endorsement", &sig).is_err());
@@ -145,8 +217,32 @@ mod tests {
         assert!(verify(other.public_key(), b"endorsement", &sig).is_err());
         // A high-S twin is never remembered, so it still fails the low-S rule.
         let high = high_s_twin(&sig);
-        remember_own(&public, sha256(b"endorsement"), &high);
+        remember_own(&public, b"endorsement", &high);
         assert!(verify(&public, b"endorsement", &high).is_err());
+    }
+
+    #[test]
+    fn the_memo_matches_only_its_exact_inputs_and_stays_bounded() {
+        let mut memo = Memo::default();
+        let point = [4u8; 65];
+        memo.insert(point, b"payload", b"sig-1");
+        assert!(memo.holds(&point, b"payload", b"sig-1"));
+        assert!(!memo.holds(&point, b"payload!", b"sig-1"));
+        assert!(!memo.holds(&[5u8; 65], b"payload", b"sig-1"));
+        assert!(!memo.holds(&point, b"payload", b"sig-2"));
+        // A message too large to keep whole is left to the digest-keyed entries.
+        memo.insert(point, &vec![0; MEMO_MAX_MESSAGE + 1], b"sig-big");
+        assert!(!memo.holds(&point, &vec![0; MEMO_MAX_MESSAGE + 1], b"sig-big"));
+        // Filling a generation moves it aside; a third one drops the oldest.
+        for i in 0..MEMO_GENERATION {
+            memo.insert(point, b"m", format!("a{i}").as_bytes());
+        }
+        assert!(memo.holds(&point, b"payload", b"sig-1"));
+        for i in 0..MEMO_GENERATION {
+            memo.insert(point, b"m", format!("b{i}").as_bytes());
+        }
+        assert!(!memo.holds(&point, b"payload", b"sig-1"));
+        assert!(memo.current.len() + memo.previous.len() <= 2 * MEMO_GENERATION);
     }
 
     /// The same signature with `s` replaced by `n - s`.

@@ -553,8 +553,7 @@ impl PeerNode {
         // `sign` rather than `sign_digest`: signing whole messages takes the faster ECDSA path.
         let signature = signer.sign(message)?;
         if self.inner.key_pair_checked {
-            let digest = fabric_common::crypto::sha256(message);
-            crate::msp::sigcache::remember_own(signer.identity().public_key(), digest, &signature);
+            crate::msp::sigcache::remember_own(signer.identity().public_key(), message, &signature);
         }
         Ok(signature)
     }
