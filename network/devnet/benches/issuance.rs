@@ -18,10 +18,10 @@
 //!
 //! Printed per ledger size: committed tx/s, latency p50/p95/p99 (one licence, endorsement to
 //! commit status), the µs one ECDSA verification took on one core just before the run (the
-//! machine's speed then), and CPU per transaction (this process's user+system CPU over the run divided by
-//! the committed transactions), bytes written to storage per transaction (`/proc/self/io`), CPU by
-//! thread, and how long this process's threads were runnable
-//! but waiting for a core (other processes on the machine). A ledger level whose import would not
+//! machine's speed then), and CPU per transaction (this process's user+system CPU over the run
+//! divided by the committed transactions), bytes written to storage per transaction
+//! (`/proc/self/io`), CPU by thread, and how long this process's threads were runnable but
+//! waiting for a core (other processes on the machine). A ledger level whose import would not
 //! fit in the free disk space (the devnet data's growth per licence so far, about 30 KB) is
 //! skipped with a note.
 //! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's

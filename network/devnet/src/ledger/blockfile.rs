@@ -236,6 +236,11 @@ impl Appender {
             let _ = self.file.set_len(start);
             return Err(e.into());
         }
+        // A committed block is read back from the ledger's in-memory recent blocks, older ones
+        // only on the rare catch-up or history read, so keeping an append-only file's pages
+        // cached buys little; filling ever new page-cache pages is what costs (on a virtual
+        // machine a fresh page can cost several times the copy). Dropped, the same physical
+        // pages serve the next append.
         release_cached(&self.file, start, framed.len() as u64);
         self.len = start + framed.len() as u64;
         Ok(BlockLoc {
@@ -246,14 +251,8 @@ impl Appender {
     }
 }
 
-/// Lets the kernel drop the page-cache pages of bytes just written and synced.
-///
-/// A committed block is read back from the ledger's in-memory recent blocks, and older blocks
-/// only on the rare catch-up or history read, so keeping the pages of an append-only file cached
-/// buys little; filling ever new page-cache pages is what costs: on a virtual machine each fresh
-/// page can cost several times the copy itself. Once dropped, the same physical pages serve the
-/// next append. Only clean pages are dropped (the range has been synced), so nothing is lost; on
-/// failure the pages simply stay cached.
+/// Lets the kernel drop the page-cache pages of a range of `file` that has been written and
+/// synced. Only clean pages are dropped, so nothing is lost; on failure they stay cached.
 pub(crate) fn release_cached(file: &File, offset: u64, len: u64) {
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     if let Some(len) = std::num::NonZeroU64::new(len) {

@@ -355,23 +355,22 @@ impl BlockUpdates {
     /// transaction; a txid once on the ledger is a duplicate forever). Empty txids (unreadable
     /// headers) are not indexed.
     pub fn record_tx(&mut self, txid: &str, tx_num: u64, code: i32) {
-        self.txids.push(TxEntry {
-            txid: txid.to_string(),
-            tx_num,
-            code,
-            absent_at: None,
-        });
+        self.push_txid(txid, tx_num, code, None);
     }
 
     /// [`BlockUpdates::record_tx`] for a txid that validation found absent from the ledger at
     /// height `checked_at`: committed as block `checked_at`, the block does not look it up again
     /// (validation already paid for that random read of the txid index).
     pub fn record_new_tx(&mut self, txid: &str, tx_num: u64, code: i32, checked_at: u64) {
+        self.push_txid(txid, tx_num, code, Some(checked_at));
+    }
+
+    fn push_txid(&mut self, txid: &str, tx_num: u64, code: i32, absent_at: Option<u64>) {
         self.txids.push(TxEntry {
             txid: txid.to_string(),
             tx_num,
             code,
-            absent_at: Some(checked_at),
+            absent_at,
         });
     }
 

@@ -118,26 +118,24 @@ pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<(), C
     let Some(entry) = entry(key, sha256(message), signature) else {
         return key.verify(message, signature);
     };
-    {
+    let remembered = {
         let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
-        if g.current.contains(&entry) {
-            drop(g);
-            memo_insert(key, message, signature);
-            return Ok(());
-        }
         if g.previous.remove(&entry) {
             // Still in use: carry it into the current generation so it outlives the old one.
             insert(&mut g, entry);
-            drop(g);
-            memo_insert(key, message, signature);
-            return Ok(());
+            true
+        } else {
+            g.current.contains(&entry)
         }
+    };
+    if !remembered {
+        // The check itself runs without the lock so peers verify in parallel.
+        key.verify(message, signature)?;
+        insert(
+            &mut cache().lock().unwrap_or_else(|p| p.into_inner()),
+            entry,
+        );
     }
-    // The check itself runs without the lock so peers verify in parallel.
-    key.verify(message, signature)?;
-    let mut g = cache().lock().unwrap_or_else(|p| p.into_inner());
-    insert(&mut g, entry);
-    drop(g);
     memo_insert(key, message, signature);
     Ok(())
 }
