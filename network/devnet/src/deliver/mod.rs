@@ -170,7 +170,7 @@ pub fn serve<R, L, B, S>(
 where
     R: Send + 'static,
     L: Fn(&str) -> Option<DeliverSource> + Send + Sync + 'static,
-    B: Fn(&DeliverSource, &[u8], Block) -> R + Send + Sync + 'static,
+    B: Fn(&DeliverSource, &[u8], Arc<Block>) -> R + Send + Sync + 'static,
     S: Fn(Status) -> R + Send + Sync + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -202,7 +202,7 @@ async fn deliver_blocks<R, L, B>(
 ) -> Option<Status>
 where
     L: Fn(&str) -> Option<DeliverSource>,
-    B: Fn(&DeliverSource, &[u8], Block) -> R,
+    B: Fn(&DeliverSource, &[u8], Arc<Block>) -> R,
 {
     let Some(req) = parse(env) else {
         return Some(Status::BadRequest);
@@ -269,7 +269,7 @@ where
                 _ = tx.closed() => return None,
             }
         }
-        let mut block = match ledger.block(number) {
+        let block = match ledger.shared_block(number) {
             Ok(Some(b)) => b,
             Ok(None) => return Some(Status::NotFound),
             Err(e) => {
@@ -281,9 +281,15 @@ where
         if authorize(&src, &req).is_err() {
             return Some(Status::Forbidden);
         }
-        if headers_only && !is_config_block(&block) {
-            block.data = None;
-        }
+        let block = if headers_only && !is_config_block(&block) {
+            Arc::new(Block {
+                header: block.header.clone(),
+                data: None,
+                metadata: block.metadata.clone(),
+            })
+        } else {
+            block
+        };
         let sent = block.header.as_ref().map_or(0, |h| h.number);
         if tx
             .send(Ok(block_fn(&src, &req.creator, block)))
@@ -570,7 +576,9 @@ impl Deliver for PeerDeliverService {
             request.into_inner(),
             self.source_lookup(),
             |_, _, b| DeliverResponse {
-                r#type: Some(fabric_protos::protos::deliver_response::Type::Block(b)),
+                r#type: Some(fabric_protos::protos::deliver_response::Type::Block(
+                    Arc::unwrap_or_clone(b),
+                )),
             },
             status_response,
         );
@@ -618,7 +626,7 @@ impl Deliver for PeerDeliverService {
                     r#type: Some(
                         fabric_protos::protos::deliver_response::Type::BlockAndPrivateData(
                             BlockAndPrivateData {
-                                block: Some(b),
+                                block: Some(Arc::unwrap_or_clone(b)),
                                 private_data_map,
                             },
                         ),

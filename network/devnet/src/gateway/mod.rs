@@ -1125,7 +1125,7 @@ impl Gateway for GatewayService {
                         _ = tx.closed() => return,
                     }
                 }
-                let block = match ledger.block(number) {
+                let block = match ledger.shared_block(number) {
                     Ok(Some(b)) => b,
                     Ok(None) => return,
                     Err(e) => {

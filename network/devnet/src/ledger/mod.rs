@@ -57,7 +57,7 @@ mod recent;
 pub mod block;
 pub mod rwset;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -678,6 +678,42 @@ struct Inner {
     head: Mutex<Arc<Generation>>,
     height_tx: watch::Sender<u64>,
     events: broadcast::Sender<Arc<CommitEvent>>,
+    /// The latest committed blocks, as committed: Deliver streams and event readers follow the
+    /// tip, and their pages already left the page cache (see the module docs).
+    recent_blocks: Mutex<RecentBlocks>,
+}
+
+/// The latest committed blocks, newest last, at most [`RECENT_BLOCK_BYTES`] of them encoded
+/// (and always the newest).
+#[derive(Default)]
+struct RecentBlocks {
+    blocks: VecDeque<(u64, usize, Arc<Block>)>,
+    bytes: usize,
+}
+
+/// Encoded bytes of recent blocks a ledger keeps in memory: a few full blocks, so every reader
+/// within a few blocks of the tip is served without reading and decoding the block file.
+const RECENT_BLOCK_BYTES: usize = 16 * 1024 * 1024;
+
+impl RecentBlocks {
+    fn push(&mut self, number: u64, len: usize, block: Arc<Block>) {
+        self.blocks.push_back((number, len, block));
+        self.bytes += len;
+        while self.bytes > RECENT_BLOCK_BYTES && self.blocks.len() > 1 {
+            if let Some((_, old, _)) = self.blocks.pop_front() {
+                self.bytes -= old;
+            }
+        }
+    }
+
+    fn get(&self, number: u64) -> Option<Arc<Block>> {
+        let first = self.blocks.front()?.0;
+        let i = usize::try_from(number.checked_sub(first)?).ok()?;
+        self.blocks
+            .get(i)
+            .filter(|(n, _, _)| *n == number)
+            .map(|(_, _, b)| Arc::clone(b))
+    }
 }
 
 /// One peer's ledger for one channel. Cloning is cheap (shared handle).
@@ -880,6 +916,7 @@ impl Ledger {
                 }),
                 height_tx,
                 events,
+                recent_blocks: Mutex::default(),
             }),
         })
     }
@@ -958,8 +995,14 @@ impl Ledger {
         *self.inner.head.lock().expect("head lock") = tip.recent.head();
         tip.height = header.number + 1;
         tip.last_header_hash = block::block_header_hash(header);
-        drop(tip);
         let height = header.number + 1;
+        self.inner
+            .recent_blocks
+            .lock()
+            .expect("recent blocks lock")
+            .push(header.number, block_len, Arc::clone(&block));
+        // Released only now: the next commit must not push its block before this one.
+        drop(tip);
         let event = Arc::new(CommitEvent {
             block,
             txs: updates
@@ -1184,7 +1227,22 @@ impl Ledger {
 
     /// Block `number`, if stored.
     pub fn block(&self, number: u64) -> Result<Option<Block>, LedgerError> {
-        self.snapshot()?.block(number)
+        Ok(self.shared_block(number)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// Block `number`, if stored, shared: one of the latest blocks without a copy, an older one
+    /// read from its block file.
+    pub fn shared_block(&self, number: u64) -> Result<Option<Arc<Block>>, LedgerError> {
+        let cached = self
+            .inner
+            .recent_blocks
+            .lock()
+            .expect("recent blocks lock")
+            .get(number);
+        match cached {
+            Some(block) => Ok(Some(block)),
+            None => Ok(self.snapshot()?.block(number)?.map(Arc::new)),
+        }
     }
 
     /// Where `txid` is and its validation code (commit status).
@@ -1572,6 +1630,40 @@ mod tests {
         let l = Ledger::open(&path, "ch").unwrap();
         assert_eq!(l.height(), 2);
         assert_eq!(l.block(0).unwrap().unwrap(), b0);
+    }
+
+    #[test]
+    fn latest_blocks_are_shared_from_memory_and_older_ones_read_back_equal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("l.redb");
+        let l = Ledger::open(&path, "ch").unwrap();
+        // Blocks of about 3 MiB: only the latest few fit in the in-memory window.
+        let mut prev = Vec::new();
+        let mut blocks = Vec::new();
+        for n in 0..8u64 {
+            let b = block::new_block(n, prev, vec![vec![n as u8; 3 << 20]]);
+            prev = block::block_header_hash(b.header.as_ref().unwrap());
+            let event = l
+                .commit_shared(Arc::new(b.clone()), &BlockUpdates::default())
+                .unwrap();
+            // The commit event and a reader of the tip share one block.
+            assert!(Arc::ptr_eq(
+                &event.block,
+                &l.shared_block(n).unwrap().unwrap()
+            ));
+            blocks.push(b);
+        }
+        let window = l.inner.recent_blocks.lock().unwrap().blocks.len();
+        assert!((1..8).contains(&window), "{window} blocks kept in memory");
+        for (n, b) in blocks.iter().enumerate() {
+            assert_eq!(l.shared_block(n as u64).unwrap().as_deref(), Some(b));
+            assert_eq!(l.block(n as u64).unwrap().as_ref(), Some(b));
+        }
+        assert!(l.shared_block(8).unwrap().is_none());
+        drop(l);
+        // Reopened, the same blocks come from the files.
+        let l = Ledger::open(&path, "ch").unwrap();
+        assert_eq!(l.shared_block(7).unwrap().as_deref(), Some(&blocks[7]));
     }
 
     /// A database whose txid and private-hash tables hold `n` keys each.

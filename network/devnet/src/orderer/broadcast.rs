@@ -203,7 +203,7 @@ impl AtomicBroadcast for AtomicBroadcastService {
             request.into_inner(),
             lookup,
             |_, _, b| DeliverResponse {
-                r#type: Some(Type::Block(b)),
+                r#type: Some(Type::Block(std::sync::Arc::unwrap_or_clone(b))),
             },
             |s| DeliverResponse {
                 r#type: Some(Type::Status(s as i32)),
