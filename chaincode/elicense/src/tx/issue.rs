@@ -4,7 +4,7 @@
 use crate::access::{caller, Role};
 use crate::error::{err, TxResult};
 use crate::support::{emit, mark, put_json, to_json, transient_json, Arg};
-use crate::tx::catalogue::load_type;
+use crate::tx::catalogue::load_type_and;
 use crate::{keys, policy};
 use elicense_model::{
     events, ErrorCode, HolderKey, IssueRequest, LicenceEvent, LicencePrivate, LicenceRecord,
@@ -25,7 +25,8 @@ pub async fn issue<S: ChaincodeStub>(
     let who = caller(stub)?;
     who.require_role(Role::Issuer)?;
     let req = arg.get()?;
-    let licence_type = load_type(stub, &req.licence_type).await?;
+    let key = keys::licence(req.licence_id.as_str())?;
+    let (licence_type, existing) = load_type_and(stub, &req.licence_type, &key).await?;
     let issuer = licence_type.issuer(&who.msp_id).ok_or_else(|| {
         err(
             ErrorCode::NotAllowed,
@@ -86,8 +87,7 @@ pub async fn issue<S: ChaincodeStub>(
         ));
     }
 
-    let key = keys::licence(req.licence_id.as_str())?;
-    if stub.get_state(&key).await?.is_some_and(|v| !v.is_empty()) {
+    if existing.is_some() {
         return Err(err(
             ErrorCode::AlreadyExists,
             format!("licence {} already exists on this channel", req.licence_id),
