@@ -84,7 +84,9 @@ impl Memo {
             return;
         }
         if self.current.len() >= MEMO_GENERATION {
-            self.previous = std::mem::take(&mut self.current);
+            // The oldest generation's table is emptied and reused, as in `insert`.
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
         }
         // A signature already remembered with other inputs is replaced: the memo is only a
         // shortcut, and the full check (or the digest-keyed entries) still answers the other.
@@ -170,7 +172,11 @@ fn entry(key: &PublicKey, digest: [u8; 32], signature: &[u8]) -> Option<Entry> {
 
 fn insert(g: &mut Generations, entry: Entry) {
     if g.current.len() >= GENERATION {
-        g.previous = std::mem::take(&mut g.current);
+        // The current generation becomes the previous one, and the oldest one's table, emptied,
+        // takes the new entries: it keeps its capacity, where a fresh table would grow by
+        // doubling, rehashing every entry and faulting in megabytes of new memory each time.
+        std::mem::swap(&mut g.current, &mut g.previous);
+        g.current.clear();
     }
     g.current.insert(entry);
 }
