@@ -93,19 +93,22 @@ pub async fn load_type_and<S: ChaincodeStub>(
     other: &str,
 ) -> TxResult<(LicenceType, Option<Vec<u8>>)> {
     let type_key = keys::licence_type(code)?;
-    let mut values = stub
+    let values = stub
         .get_multiple_states(&[type_key.as_str(), other])
-        .await?
-        .into_iter()
-        .map(|v| v.filter(|b| !b.is_empty()));
-    let (Some(licence_type), Some(other)) = (values.next(), values.next()) else {
-        return Err(err(
+        .await?;
+    let [licence_type, other] = <[_; 2]>::try_from(values).map_err(|_| {
+        err(
             ErrorCode::Internal,
-            "the peer answered a two-key read with fewer values",
-        ));
-    };
-    let licence_type = licence_type.ok_or_else(|| type_not_found(code))?;
-    Ok((from_json("licence type", &licence_type)?, other))
+            "the peer answered a two-key read with another number of values",
+        )
+    })?;
+    let licence_type = licence_type
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| type_not_found(code))?;
+    Ok((
+        from_json("licence type", &licence_type)?,
+        other.filter(|b| !b.is_empty()),
+    ))
 }
 
 fn type_not_found(code: &str) -> TxError {
