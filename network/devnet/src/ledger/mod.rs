@@ -37,9 +37,9 @@
 //!
 //! Txids and private-data key hashes would land on random B-tree leaves, and rewriting a leaf
 //! per key made commits slower as the ledger grew. Their entries are logged per block (appended
-//! in order, cheap), held in memory, and merged into their tables in key order a slice per
-//! block; reads look at the recent entries first. `recent` has the details; what a commit makes
-//! durable is the same. Most lookups in those tables are of keys never written (a new
+//! in order, cheap), held in memory, and appended in key order to tables of their own (runs), a
+//! slice per block; reads look at the recent entries first, then the runs from the newest, then
+//! the base tables. `recent` has the details; what a commit makes durable is the same. Most lookups in those tables are of keys never written (a new
 //! transaction's txid, a new private key's hash): in-memory Bloom filters of the tables' keys
 //! (`filter`, filled by a scan when the ledger opens) answer those without a B-tree descent.
 //! They are never stored, so they change nothing of what is durable.
@@ -92,6 +92,71 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// rewrites a leaf whole, and a leaf of a few huge values would be rewritten at every append.
 const RECENT_LOG: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("recent_log");
 const SAVEPOINT: &str = "savepoint";
+
+/// A run table: a frozen generation's keys of one kind, each with [`RUN_VALUE`] and its value or
+/// [`RUN_DELETE`] (see `recent`).
+type RunTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
+const RUN_DELETE: u8 = 0;
+const RUN_VALUE: u8 = 1;
+
+/// The name of the run table of `kind` for the generation that starts at block `run`.
+fn run_table_name(kind: Kind, run: u64) -> String {
+    let base = match kind {
+        Kind::Txid => TXIDS.name(),
+        Kind::PvtHash => PVT_HASH.name(),
+    };
+    format!("{base}@{run:020}")
+}
+
+/// The kind and first block of a run table's name, if it is one.
+fn parse_run_table_name(name: &str) -> Option<(Kind, u64)> {
+    let (base, run) = name.split_once('@')?;
+    let kind = if base == TXIDS.name() {
+        Kind::Txid
+    } else if base == PVT_HASH.name() {
+        Kind::PvtHash
+    } else {
+        return None;
+    };
+    Some((kind, run.parse().ok()?))
+}
+
+/// The runs of a database, oldest first (a generation with keys of one kind only has one table).
+fn stored_runs(rtx: &redb::ReadTransaction) -> Result<Vec<u64>, LedgerError> {
+    let mut runs: Vec<u64> = rtx
+        .list_tables()?
+        .filter_map(|t| parse_run_table_name(t.name()).map(|(_, run)| run))
+        .collect();
+    runs.sort_unstable();
+    runs.dedup();
+    Ok(runs)
+}
+
+/// The value of `key` in the newest of `runs` that holds it (`Some(None)`: deleted there), or
+/// `None` when no run does. A run a view does not hold yet counts as empty.
+fn run_lookup(
+    rtx: &redb::ReadTransaction,
+    runs: &[u64],
+    kind: Kind,
+    key: &[u8],
+) -> Result<Option<recent::Value>, LedgerError> {
+    for &run in runs.iter().rev() {
+        let name = run_table_name(kind, run);
+        let table = match rtx.open_table(RunTable::new(&name)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(g) = table.get(key)? {
+            return match g.value().split_first() {
+                Some((&RUN_VALUE, v)) => Ok(Some(Some(Arc::from(v)))),
+                Some((&RUN_DELETE, [])) => Ok(Some(None)),
+                _ => Err(LedgerError::Corrupt(format!("entry of run table {name}"))),
+            };
+        }
+    }
+    Ok(None)
+}
 
 /// redb's page cache per ledger, at most (it fills only as pages are read, so a small channel's
 /// ledger takes little). At a million licences a ledger's txid and private-hash tables alone are
@@ -674,8 +739,9 @@ struct Inner {
     scan_stop: Arc<AtomicBool>,
     channel: String,
     tip: Mutex<Tip>,
-    /// The oldest generation of recent entries a new snapshot may need.
-    head: Mutex<Arc<Generation>>,
+    /// The oldest generation of recent entries a new snapshot may need, and the runs it looks
+    /// in.
+    head: Mutex<(Arc<Generation>, Arc<[u64]>)>,
     height_tx: watch::Sender<u64>,
     events: broadcast::Sender<Arc<CommitEvent>>,
     /// The latest committed blocks, as committed: Deliver streams and event readers follow the
@@ -758,8 +824,39 @@ fn scan_into_filters(
         }
         filters.insert(Kind::PvtHash, row?.0.value());
     }
+    for run in stored_runs(&rtx)? {
+        for kind in [Kind::Txid, Kind::PvtHash] {
+            let name = run_table_name(kind, run);
+            let table = match rtx.open_table(RunTable::new(&name)) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            for (i, row) in table.iter()?.enumerate() {
+                if i % 4096 == 0 && stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                filters.insert(kind, row?.0.value());
+            }
+        }
+    }
     filters.set_ready();
     Ok(())
+}
+
+/// Keys in the txid and private-hash tables, their runs included.
+fn hashed_key_count(rtx: &redb::ReadTransaction) -> Result<u64, LedgerError> {
+    let mut keys = rtx.open_table(TXIDS)?.len()? + rtx.open_table(PVT_HASH)?.len()?;
+    for run in stored_runs(rtx)? {
+        for kind in [Kind::Txid, Kind::PvtHash] {
+            match rtx.open_table(RunTable::new(&run_table_name(kind, run))) {
+                Ok(t) => keys += t.len()?,
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// Fills the filters of a ledger being opened: at once if its tables are small, else on a
@@ -770,10 +867,7 @@ fn start_filter_scan(
     stop: &Arc<AtomicBool>,
     inline_max: u64,
 ) -> Result<Option<std::thread::JoinHandle<()>>, LedgerError> {
-    let keys = {
-        let rtx = db.begin_read()?;
-        rtx.open_table(TXIDS)?.len()? + rtx.open_table(PVT_HASH)?.len()?
-    };
+    let keys = hashed_key_count(&db.begin_read()?)?;
     if keys <= inline_max {
         scan_into_filters(db, filters, stop)?;
         return Ok(None);
@@ -882,8 +976,9 @@ impl Ledger {
                 }
             }
         };
-        let live = {
+        let (live, runs) = {
             let rtx = db.begin_read()?;
+            let runs = stored_runs(&rtx)?;
             let log = rtx.open_table(RECENT_LOG)?;
             let first = log.first()?.map_or(height, |(k, _)| k.value().0);
             let live = Generation::new(first);
@@ -891,7 +986,7 @@ impl Ledger {
                 let (k, entries) = row?;
                 recent::decode_log_into(&live, k.value().0, entries.value())?;
             }
-            live
+            (live, runs)
         };
         let db = Arc::new(db);
         let filters = Arc::new(Filters::new());
@@ -907,12 +1002,12 @@ impl Ledger {
                 scan: Mutex::new(scan),
                 scan_stop,
                 channel: channel.to_string(),
-                head: Mutex::new(Arc::clone(&live)),
+                head: Mutex::new((Arc::clone(&live), runs.clone().into())),
                 tip: Mutex::new(Tip {
                     height,
                     last_header_hash,
                     appender,
-                    recent: Recent::new(live, options.merge_after),
+                    recent: Recent::new(live, options.merge_after, runs),
                 }),
                 height_tx,
                 events,
@@ -992,7 +1087,7 @@ impl Ledger {
         // index entry must never outlive the bytes it names. A retry appends after them.
         let merged = self.commit_index(header.number, loc, updates, &tip.recent)?;
         tip.recent.committed(merged, header.number);
-        *self.inner.head.lock().expect("head lock") = tip.recent.head();
+        *self.inner.head.lock().expect("head lock") = (tip.recent.head(), tip.recent.runs());
         tip.height = header.number + 1;
         tip.last_header_hash = block::block_header_hash(header);
         let height = header.number + 1;
@@ -1048,7 +1143,19 @@ impl Ledger {
     ) -> Result<Option<usize>, LedgerError> {
         let head = recent.head();
         let live = recent.live();
+        let runs = recent.runs();
         let filters = &self.inner.filters;
+        // Runs are read through a read transaction (the write transaction cannot open a run it
+        // appends to twice); it sees what this one does before its own writes, which are not
+        // read back. Begun only for a key the filters do not rule out.
+        let mut run_view: Option<redb::ReadTransaction> = None;
+        let mut in_runs = |kind: Kind, key: &[u8]| -> Result<Option<recent::Value>, LedgerError> {
+            let rtx = match &mut run_view {
+                Some(rtx) => rtx,
+                view => view.insert(self.inner.db.begin_read()?),
+            };
+            run_lookup(rtx, &runs, kind, key)
+        };
         let mut logged: Vec<(Kind, Vec<u8>, recent::Value)> = Vec::new();
         let mut wtx = self.inner.db.begin_write()?;
         wtx.set_durability(redb::Durability::Immediate)?;
@@ -1066,7 +1173,7 @@ impl Ledger {
                 .collect();
             txid_entries.sort_by(|a, b| a.txid.cmp(&b.txid));
             txid_entries.dedup_by(|later, first| later.txid == first.txid);
-            let mut txids = wtx.open_table(TXIDS)?;
+            let txids = wtx.open_table(TXIDS)?;
             for t in txid_entries {
                 let key = t.txid.as_bytes();
                 // The first occurrence of a txid is the one Fabric's index answers with: a txid
@@ -1075,7 +1182,8 @@ impl Ledger {
                 if t.absent_at != Some(number)
                     && (recent::holds(&head, Kind::Txid, key)
                         || (filters.may_contain(Kind::Txid, key)
-                            && txids.get(t.txid.as_str())?.is_some()))
+                            && (in_runs(Kind::Txid, key)?.is_some()
+                                || txids.get(t.txid.as_str())?.is_some())))
                 {
                     continue;
                 }
@@ -1122,17 +1230,20 @@ impl Ledger {
                 apply_key_ops(&mut state, k, ops, *h)?;
             }
             drop(state);
-            let mut hashes = wtx.open_table(PVT_HASH)?;
+            let hashes = wtx.open_table(PVT_HASH)?;
             for (k, h, ops) in &hashed {
                 // The committed value: the last recent one (this block's earlier writes
                 // included), else the table's.
                 let next = match recent::lookup(&head, Kind::PvtHash, k, u64::MAX) {
                     Some(old) => next_value(old.as_deref(), ops, *h)?,
                     None if !filters.may_contain(Kind::PvtHash, k) => next_value(None, ops, *h)?,
-                    None => {
-                        let old = hashes.get(k.as_slice())?;
-                        next_value(old.as_ref().map(|g| g.value()), ops, *h)?
-                    }
+                    None => match in_runs(Kind::PvtHash, k)? {
+                        Some(old) => next_value(old.as_deref(), ops, *h)?,
+                        None => {
+                            let old = hashes.get(k.as_slice())?;
+                            next_value(old.as_ref().map(|g| g.value()), ops, *h)?
+                        }
+                    },
                 };
                 if let Some(value) = next {
                     let value: recent::Value = value.map(Arc::from);
@@ -1146,27 +1257,35 @@ impl Ledger {
                 let chunk = u32::try_from(chunk).expect("fewer than 2^32 chunks in a block");
                 log.insert((number, chunk), row.as_slice())?;
             }
-            // A slice of the merging generation, in key order.
+            drop((txids, hashes));
+            // A slice of the merging generation, in key order, appended to its run.
             let slice = recent.next_slice(logged.len());
             if let Some(slice) = &slice {
-                for (kind, key, value) in &slice.entries {
-                    match (kind, value) {
-                        (Kind::Txid, Some(v)) => {
-                            let txid = std::str::from_utf8(key)
-                                .map_err(|_| LedgerError::Corrupt("non-UTF-8 txid".into()))?;
-                            filters.insert(Kind::Txid, key);
-                            txids.insert(txid, v.as_ref())?;
+                let mut entry = Vec::new();
+                // The slice is in (kind, key) order: each kind's entries are together.
+                for kind in [Kind::Txid, Kind::PvtHash] {
+                    let mut of_kind = slice.entries.iter().filter(|e| e.0 == kind).peekable();
+                    if of_kind.peek().is_none() {
+                        continue;
+                    }
+                    let name = run_table_name(kind, slice.run);
+                    let mut table = wtx.open_table(RunTable::new(&name))?;
+                    for (_, key, value) in of_kind {
+                        entry.clear();
+                        match value {
+                            Some(v) => {
+                                entry.push(RUN_VALUE);
+                                entry.extend_from_slice(v);
+                            }
+                            None if kind == Kind::Txid => {
+                                return Err(LedgerError::Corrupt(
+                                    "txid entry without a value".into(),
+                                ))
+                            }
+                            None => entry.push(RUN_DELETE),
                         }
-                        (Kind::Txid, None) => {
-                            return Err(LedgerError::Corrupt("txid entry without a value".into()))
-                        }
-                        (Kind::PvtHash, Some(v)) => {
-                            filters.insert(Kind::PvtHash, key);
-                            hashes.insert(*key, v.as_ref())?;
-                        }
-                        (Kind::PvtHash, None) => {
-                            hashes.remove(*key)?;
-                        }
+                        filters.insert(kind, key);
+                        table.insert(*key, entry.as_slice())?;
                     }
                 }
                 if let Some(below) = slice.delete_log_below {
@@ -1174,7 +1293,7 @@ impl Ledger {
                 }
             }
             merged = slice.map(|s| s.end());
-            drop((txids, hashes, log));
+            drop(log);
             let mut pvt = wtx.open_table(PVT)?;
             for (k, h, v) in &private {
                 match v {
@@ -1206,10 +1325,11 @@ impl Ledger {
         // The generation first: if a merge drops it from the chain in between, the transaction
         // that merged it is committed before, so the read transaction begun after sees its
         // entries in the tables.
-        let recent = Arc::clone(&self.inner.head.lock().expect("head lock"));
+        let (recent, runs) = self.inner.head.lock().expect("head lock").clone();
         Ok(Snapshot {
             rtx: self.inner.db.begin_read()?,
             recent,
+            runs,
             visible_height: OnceLock::new(),
             filters: Arc::clone(&self.inner.filters),
             files: Arc::clone(&self.inner.files),
@@ -1261,6 +1381,8 @@ pub struct Snapshot {
     rtx: redb::ReadTransaction,
     /// Recent txid and private-hash entries, from the oldest generation this view may need.
     recent: Arc<Generation>,
+    /// The runs this view looks in, oldest first.
+    runs: Arc<[u64]>,
     /// The height of this view (recent entries of blocks from it on are not visible).
     visible_height: OnceLock<u64>,
     /// Filters of the txid and private-hash tables' keys.
@@ -1369,9 +1491,12 @@ impl Snapshot {
         let (block, tx, code) = match self.recent(Kind::Txid, txid.as_bytes())? {
             Some(Some(v)) => codec::decode_tx_loc(&v)?,
             _ if !self.filters.may_contain(Kind::Txid, txid.as_bytes()) => return Ok(None),
-            _ => match opened(&self.txids, &self.rtx, TXIDS)?.get(txid)? {
-                Some(g) => codec::decode_tx_loc(g.value())?,
-                None => return Ok(None),
+            _ => match run_lookup(&self.rtx, &self.runs, Kind::Txid, txid.as_bytes())? {
+                Some(Some(v)) => codec::decode_tx_loc(&v)?,
+                _ => match opened(&self.txids, &self.rtx, TXIDS)?.get(txid)? {
+                    Some(g) => codec::decode_tx_loc(g.value())?,
+                    None => return Ok(None),
+                },
             },
         };
         Ok(Some(TxLocation {
@@ -1519,6 +1644,9 @@ impl Snapshot {
         }
         if !self.filters.may_contain(Kind::PvtHash, &key) {
             return Ok(None);
+        }
+        if let Some(run) = run_lookup(&self.rtx, &self.runs, Kind::PvtHash, &key)? {
+            return run.map(|v| VersionedValue::decode(&v)).transpose();
         }
         let t = opened(&self.pvt_hash, &self.rtx, PVT_HASH)?;
         let g = t.get(key.as_slice())?;
@@ -1685,6 +1813,126 @@ mod tests {
         }
         wtx.commit().unwrap();
         Arc::new(db)
+    }
+
+    /// A block of `txids`, the first of which also writes (or, with an empty value, deletes)
+    /// private hash `key` of collection `coll` in namespace `cc`.
+    fn commit_hashed(l: &Ledger, txids: &[String], key: &[u8], value: &[u8]) {
+        use fabric_protos::kvrwset::{HashedRwSet, KvWriteHash};
+        let n = l.height();
+        let data = txids.iter().map(|t| t.as_bytes().to_vec()).collect();
+        let block = block::new_block(n, l.last_header_hash(), data);
+        let rw = TxRwSet {
+            ns_rwsets: vec![NsRwSet {
+                namespace: "cc".into(),
+                kv: KvrwSet::default(),
+                coll_hashed: vec![CollHashedRwSet {
+                    collection: "coll".into(),
+                    hashed: HashedRwSet {
+                        hashed_writes: vec![KvWriteHash {
+                            key_hash: key.to_vec(),
+                            is_delete: value.is_empty(),
+                            value_hash: value.to_vec(),
+                            is_purge: false,
+                        }],
+                        ..Default::default()
+                    },
+                    pvt_rwset_hash: vec![],
+                }],
+            }],
+        };
+        let mut u = BlockUpdates::new();
+        for (i, txid) in txids.iter().enumerate() {
+            u.record_tx(txid, i as u64, 0);
+            let rw = if i == 0 {
+                rw.clone()
+            } else {
+                TxRwSet::default()
+            };
+            let h = Height {
+                block: n,
+                tx: i as u64,
+            };
+            u.add_valid_tx(h, txid, (0, 0), &rw, &[]);
+        }
+        l.commit(&block, &u).unwrap();
+    }
+
+    #[test]
+    fn runs_shadow_the_base_tables_and_leave_them_as_they_were() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("l.redb");
+        // Base tables as earlier versions left them: txids tx0..tx99 (block i), private hashes
+        // h0..h99 of cc/coll.
+        {
+            let db = Database::create(&path).unwrap();
+            let wtx = db.begin_write().unwrap();
+            {
+                let mut txids = wtx.open_table(TXIDS).unwrap();
+                let mut hashes = wtx.open_table(PVT_HASH).unwrap();
+                for i in 0..100u64 {
+                    let loc = codec::encode_tx_loc(i, 0, 0);
+                    txids
+                        .insert(format!("tx{i}").as_str(), loc.as_slice())
+                        .unwrap();
+                    let h = Height { block: i, tx: 0 };
+                    let key = codec::coll_key("cc", "coll", format!("h{i}").as_bytes());
+                    let value = codec::encode_value(h, &[], b"base");
+                    hashes.insert(key.as_slice(), value.as_slice()).unwrap();
+                }
+            }
+            wtx.commit().unwrap();
+        }
+        let options = LedgerOptions {
+            merge_after: 4,
+            ..LedgerOptions::default()
+        };
+        let l = Ledger::open_with(&path, "ch", options).unwrap();
+        // Block 0 deletes h1, block 1 rewrites h2, block 2 repeats txid tx7 (a duplicate: the
+        // base table's entry stands); then enough blocks for several runs to complete.
+        commit_hashed(&l, &["n0".into()], b"h1", b"");
+        commit_hashed(&l, &["n1".into()], b"h2", b"new");
+        commit_hashed(&l, &["tx7".into(), "n2".into()], b"x2", b"x");
+        for n in 3..40 {
+            commit_hashed(&l, &[format!("n{n}")], format!("x{n}").as_bytes(), b"x");
+        }
+        let check = |l: &Ledger| {
+            let s = l.snapshot().unwrap();
+            let hash = |k: &str| {
+                s.get_private_hash("cc", "coll", k.as_bytes())
+                    .unwrap()
+                    .map(|v| v.value)
+            };
+            assert_eq!(hash("h1"), None, "deleted in a run");
+            assert_eq!(hash("h2"), Some(b"new".to_vec()));
+            assert_eq!(hash("h3"), Some(b"base".to_vec()));
+            assert_eq!(hash("x39"), Some(b"x".to_vec()));
+            assert_eq!(s.tx_location("tx7").unwrap().unwrap().block, 7);
+            assert_eq!(s.tx_location("n0").unwrap().unwrap().block, 0);
+            assert_eq!(s.tx_location("n39").unwrap().unwrap().block, 39);
+            assert!(!s.txid_exists("n40").unwrap());
+            let rtx = l.inner.db.begin_read().unwrap();
+            let runs = stored_runs(&rtx).unwrap();
+            assert!(runs.len() >= 5, "runs {runs:?}");
+            assert_eq!(rtx.open_table(TXIDS).unwrap().len().unwrap(), 100);
+            assert_eq!(rtx.open_table(PVT_HASH).unwrap().len().unwrap(), 100);
+        };
+        check(&l);
+        drop(l);
+        let l = Ledger::open_with(&path, "ch", options).unwrap();
+        assert!(l.inner.filters.is_ready());
+        check(&l);
+        // Runs hold what their keys were named by: a run table of each kind, by first block.
+        let rtx = l.inner.db.begin_read().unwrap();
+        let names: Vec<String> = rtx
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_string())
+            .filter(|n| n.contains('@'))
+            .collect();
+        assert!(names
+            .iter()
+            .all(|n| parse_run_table_name(n).is_some_and(|(k, r)| run_table_name(k, r) == *n)));
     }
 
     #[test]

@@ -1,31 +1,37 @@
 //! Recent entries of the two tables whose keys are hashes — the txid index and the private-data
-//! hashes — kept in memory and merged into their B-trees in key order, a run at a time.
+//! hashes — kept in memory and then written, in key order, to tables of their own (*runs*).
 //!
 //! # Why
 //!
 //! A key that is a hash lands on a random leaf. Once a table has many more leaves than a block has
 //! transactions, every insert copies and rewrites a 4 KB page of its own (redb is copy-on-write),
 //! so the cost of a commit grows with the ledger: at a million licences those two tables were most
-//! of what a commit cost more than at ten thousand. Fabric's LevelDB does not pay it because it
-//! sorts recent writes in memory and merges them in runs; this does the same on top of redb.
+//! of what a commit cost more than at ten thousand. Merging sorted generations into one big table
+//! still rewrote every leaf of it once per generation, a cost that grows with the table. Fabric's
+//! LevelDB sorts recent writes in memory and writes them out as sorted files of their own; this
+//! does the same on top of redb.
 //!
 //! # How
 //!
 //! Entries go to the *live* generation. When it holds [`LedgerOptions::merge_after`] keys it is
-//! frozen and a new live one starts; the frozen generation's keys are then written to their
-//! tables in key order, a slice with every block, sized so that the merge ends before the live
-//! generation fills up again. Each leaf of a table is so rewritten about once per generation
-//! instead of once per key.
+//! frozen and a new live one starts; the frozen generation's keys are then appended, in key
+//! order, to a run table named by the generation's first block (one per table kind), a slice
+//! with every block, sized so that the run is complete before the live generation fills up
+//! again. Appending in key order fills each leaf once, whatever the size of the ledger. A key's
+//! value is the one in the newest run that holds it (a run records deletes), else the one in the
+//! kind's base table (where earlier versions of the ledger merged everything). Runs are not
+//! compacted: a lookup of a key on the ledger may look in each of them, and the Bloom filters
+//! answer for the keys on none (most lookups).
 //!
 //! # Durability
 //!
 //! Every block's entries are also written to a log table keyed by block number, in the block's own
-//! database transaction (an append at the end of a B-tree, cheap). Merged slices go into the
-//! tables in later blocks' transactions, and the log rows of a generation are deleted in the
-//! transaction that merges its last slice. So at every commit, each entry is in the log, in its
-//! table, or both; [`Ledger::open`](super::Ledger::open) reads the log back into a live
-//! generation. Entries merged already are then in memory and in the table with the same value,
-//! which is harmless.
+//! database transaction (an append at the end of a B-tree, cheap). Slices go into the run in
+//! later blocks' transactions, and the log rows of a generation are deleted in the transaction
+//! that writes its last slice. So at every commit, each entry is in the log, in its run, or both;
+//! [`Ledger::open`](super::Ledger::open) reads the log back into a live generation, whose first
+//! block is then that of the unfinished run: once frozen, it continues writing to that run,
+//! rewriting the entries written already with the same or newer values.
 //!
 //! # Visibility
 //!
@@ -33,7 +39,8 @@
 //! so a block's entries may be put in memory before its database commit (and are taken out again
 //! if that fails). A snapshot holds the oldest generation it may need and follows the chain to
 //! newer ones; a generation is dropped from the chain for new snapshots only after the
-//! transaction that merged its last slice is committed, so their database view holds it.
+//! transaction that wrote its last slice to its run is committed, so their database view holds
+//! the whole run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -204,7 +211,7 @@ pub(crate) fn lookup_with<E>(
     Ok(found)
 }
 
-/// A frozen generation being merged into the tables.
+/// A frozen generation being written to its run.
 struct Merging {
     generation: Arc<Generation>,
     keys: Vec<(Kind, Vec<u8>)>,
@@ -217,11 +224,16 @@ pub(crate) struct Recent {
     live: Arc<Generation>,
     merging: Option<Merging>,
     merge_after: usize,
+    /// The runs: first blocks of the generations written to tables of their own, oldest first
+    /// (the one being written included).
+    runs: Arc<[u64]>,
 }
 
 /// What one block's commit merges: keys `from..to` of the merging generation, and whether that
 /// finishes it (its log rows below `log_below` are then deleted).
 pub(crate) struct MergeSlice<'a> {
+    /// The run they go to (the merging generation's first block).
+    pub(crate) run: u64,
     /// The keys and their last values.
     pub(crate) entries: Vec<(Kind, &'a [u8], Value)>,
     /// The log rows of blocks below this number go, or none when the merge is not finished.
@@ -230,13 +242,20 @@ pub(crate) struct MergeSlice<'a> {
 }
 
 impl Recent {
-    /// Recent entries starting from `live`, freezing generations of `merge_after` keys.
-    pub(crate) fn new(live: Arc<Generation>, merge_after: usize) -> Self {
+    /// Recent entries starting from `live`, freezing generations of `merge_after` keys, on top
+    /// of the runs already written (first blocks, oldest first).
+    pub(crate) fn new(live: Arc<Generation>, merge_after: usize, runs: Vec<u64>) -> Self {
         Recent {
             live,
             merging: None,
             merge_after: merge_after.max(1),
+            runs: runs.into(),
         }
+    }
+
+    /// The runs a new snapshot looks in, oldest first.
+    pub(crate) fn runs(&self) -> Arc<[u64]> {
+        Arc::clone(&self.runs)
     }
 
     /// The generation new snapshots start from.
@@ -276,6 +295,7 @@ impl Recent {
             })
             .collect();
         Some(MergeSlice {
+            run: m.generation.first_block,
             entries,
             delete_log_below: (to == m.keys.len()).then_some(self.live.first_block),
             to,
@@ -299,6 +319,12 @@ impl Recent {
                 .set(next)
                 .expect("only the live generation gets a successor");
             let keys = frozen.sorted_keys();
+            // A run reopened after a restart continues under the same first block.
+            if self.runs.last() != Some(&frozen.first_block) {
+                let mut runs = self.runs.to_vec();
+                runs.push(frozen.first_block);
+                self.runs = runs.into();
+            }
             self.merging = Some(Merging {
                 generation: frozen,
                 keys,
@@ -449,7 +475,7 @@ mod tests {
 
     #[test]
     fn a_full_generation_is_merged_in_slices_before_the_next_one_fills() {
-        let mut r = Recent::new(Generation::new(0), 8);
+        let mut r = Recent::new(Generation::new(0), 8, Vec::new());
         let mut block = 0;
         let mut merged = Vec::new();
         // Two keys per block: the first generation fills after four blocks.
