@@ -3,27 +3,37 @@
 //!
 //! ```text
 //! cargo bench -p fabric-devnet --bench issuance
-//! ISSUE_N=20000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_DIR=/big/disk \
-//!     cargo bench -p fabric-devnet --bench issuance
+//! ISSUE_N=20000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_ROUNDS=2 \
+//!     ISSUE_DIR=/big/disk cargo bench -p fabric-devnet --bench issuance
 //! ```
 //!
-//! Setup: the default topology (`fixtures/topology.toml`), channel `police-service`
-//! (PublicSecurity, ServiceCentre, Regulator), the topology's chaincode definition (its
-//! endorsement policy, with the contract's key-level policy naming the issuer), the licence
-//! chaincode hosted in this process as a CCaaS server. The licences are issued through
+//! Setup, for each level: a devnet of its own with the default topology
+//! (`fixtures/topology.toml`), channel `police-service` (PublicSecurity, ServiceCentre,
+//! Regulator), the topology's chaincode definition (its endorsement policy, with the contract's
+//! key-level policy naming the issuer), the licence chaincode hosted in this process as a CCaaS
+//! server, and the level's licences imported (below). The licences are issued through
 //! PublicSecurity's gateway with the SDK's bulk issuance, `LicenceClient::issue_bulk`, with
 //! `ISSUE_SUBMITTERS` transactions in flight at any time: each one endorsed, submitted and
 //! followed to its commit status, which the SDK reads from one filtered block stream of the
 //! channel.
 //!
-//! Printed per ledger size: committed tx/s, latency p50/p95/p99 (one licence, endorsement to
-//! commit status), the µs one ECDSA verification took on one core just before the run (the
-//! machine's speed then), and CPU per transaction (this process's user+system CPU over the run
-//! divided by the committed transactions), bytes written to storage per transaction
-//! (`/proc/self/io`), CPU by thread, and how long this process's threads were runnable but
-//! waiting for a core (other processes on the machine). A ledger level whose import would not
-//! fit in the free disk space (the devnet data's growth per licence so far, about 30 KB) is
-//! skipped with a note.
+//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows, and the levels' windows
+//! alternate in mirrored order (10k, 1M, 1M, 10k, ...): this machine's speed changes over
+//! minutes (one ECDSA verification takes from about 50 to 100 µs at different times), and
+//! measuring the levels one after the other compared the machine's moments as much as the
+//! ledger sizes. Each level runs in a process of its own (this bench again, driven over its
+//! stdin and stdout), so the levels' memory, threads and CPU accounting stay apart; a level's
+//! process is idle while another one's window runs. After each window the level's peers are
+//! let catch up with its orderer, so no commit spills into the next window.
+//!
+//! Printed per ledger size, over its windows: committed tx/s, latency p50/p95/p99 (one licence,
+//! endorsement to commit status), the µs one ECDSA verification took on one core just before
+//! each window (averaged: the machine's speed then), CPU per transaction (the level's process's
+//! user+system CPU over the windows divided by the committed transactions), bytes written to
+//! storage per transaction (`/proc/self/io`), CPU by thread, how long the level's threads
+//! were runnable but waiting for a core (other processes on the machine), and each level's
+//! tx/s against the first one's. A level whose import would not fit in the free disk space (the
+//! devnet data's growth per licence so far, about 23 KB) is skipped with a note.
 //! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's
 //! cores, so the CPU figure is the whole network's cost per licence.
 //!
@@ -478,28 +488,131 @@ async fn issue_load(net: &LicenceNet, tag: &str, count: usize, submitters: usize
     }
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let count: usize = env_or("ISSUE_N", 20_000);
-    let submitters: usize = env_or("ISSUE_SUBMITTERS", 1024);
-    let block_size: usize = env_or("PREPOP_BLOCK", 2_000);
-    let levels: Vec<usize> = std::env::var("ISSUE_LEVELS")
-        .unwrap_or_else(|_| "10000,1000000".into())
-        .split(',')
-        .filter_map(|v| v.trim().parse().ok())
-        .collect();
-    let dir = match std::env::var("ISSUE_DIR") {
-        Ok(d) => tempfile::Builder::new().tempdir_in(d).unwrap(),
-        Err(_) => tempfile::tempdir().unwrap(),
-    };
-    let net = LicenceNet::up(dir.path()).await;
-    let devnet = &net.devnet;
+/// The figures of several windows of one level, as one run.
+fn merge(runs: Vec<RunFigures>) -> RunFigures {
+    let elapsed: Duration = runs.iter().map(|r| r.elapsed).sum();
+    let mut threads: BTreeMap<String, f64> = BTreeMap::new();
+    for r in &runs {
+        // Shares of one core over each window, weighted by the window's length.
+        let weight = r.elapsed.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+        for (name, share) in &r.threads {
+            *threads.entry(name.clone()).or_default() += share * weight;
+        }
+    }
+    let mut threads: Vec<(String, f64)> = threads.into_iter().collect();
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.clone()).collect();
+    latencies.sort();
+    RunFigures {
+        threads,
+        runqueue_wait: runs.iter().map(|r| r.runqueue_wait).sum(),
+        committed: runs.iter().map(|r| r.committed).sum(),
+        failed: runs.iter().map(|r| r.failed).sum(),
+        elapsed,
+        cpu: runs.iter().map(|r| r.cpu).sum(),
+        disk_written: runs.iter().map(|r| r.disk_written).sum(),
+        latencies,
+    }
+}
 
+impl RunFigures {
+    /// One line of text (a level's process answers its orchestrator with it).
+    fn to_line(&self) -> String {
+        let threads: Vec<String> = self
+            .threads
+            .iter()
+            .map(|(n, s)| format!("{}={s}", n.replace([' ', '=', ';'], "_")))
+            .collect();
+        let latencies: Vec<String> = self
+            .latencies
+            .iter()
+            .map(|l| l.as_micros().to_string())
+            .collect();
+        format!(
+            "{} {} {} {} {} {} {} {}",
+            self.committed,
+            self.failed,
+            self.elapsed.as_nanos(),
+            self.cpu.as_nanos(),
+            self.disk_written,
+            self.runqueue_wait.as_nanos(),
+            if threads.is_empty() {
+                "-".into()
+            } else {
+                threads.join(";")
+            },
+            if latencies.is_empty() {
+                "-".into()
+            } else {
+                latencies.join(",")
+            },
+        )
+    }
+
+    /// Reads [`RunFigures::to_line`] back.
+    fn from_line(line: &str) -> Option<RunFigures> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [committed, failed, elapsed, cpu, disk, wait, threads, latencies] = f[..] else {
+            return None;
+        };
+        let nanos = |v: &str| v.parse::<u64>().ok().map(Duration::from_nanos);
+        Some(RunFigures {
+            committed: committed.parse().ok()?,
+            failed: failed.parse().ok()?,
+            elapsed: nanos(elapsed)?,
+            cpu: nanos(cpu)?,
+            disk_written: disk.parse().ok()?,
+            runqueue_wait: nanos(wait)?,
+            threads: threads
+                .split(';')
+                .filter_map(|t| {
+                    let (n, s) = t.split_once('=')?;
+                    Some((n.to_string(), s.parse().ok()?))
+                })
+                .collect(),
+            latencies: latencies
+                .split(',')
+                .filter_map(|l| l.parse().ok().map(Duration::from_micros))
+                .collect(),
+        })
+    }
+}
+
+/// Waits until every channel peer of `net` has committed every block its orderer has cut, so
+/// no commit of a window spills into the next one.
+async fn settle(net: &LicenceNet) {
+    let orderer = net.devnet.orderer().chain(CH).unwrap().ledger().clone();
+    let peers: Vec<Ledger> = net
+        .devnet
+        .peers()
+        .iter()
+        .filter_map(|p| p.node.channel(CH))
+        .map(|pc| pc.ledger().clone())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while peers.iter().any(|l| l.height() != orderer.height()) {
+        assert!(Instant::now() < deadline, "peers did not catch up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A level's own process: brings a devnet to `target` licences, says `ready ON_LEDGER PREPOP_S`,
+/// then runs a window per `run TAG COUNT SUBMITTERS` line on stdin, answering each with its
+/// figures, until stdin closes.
+async fn level_process(target: usize, dir: &std::path::Path, block_size: usize, warm: usize) {
+    use std::io::BufRead;
+    let net = LicenceNet::up(dir).await;
     // The template: one licence issued through the gateway.
     let t = net.issuer.issue(net.licence("T00000000")).await.unwrap();
-    let issuer_ledger = devnet
+    let issuer_ledger = net
+        .devnet
         .peer("PublicSecurity")
-        .or_else(|| devnet.peers().iter().find(|p| p.org == "PublicSecurity"))
+        .or_else(|| {
+            net.devnet
+                .peers()
+                .iter()
+                .find(|p| p.org == "PublicSecurity")
+        })
         .unwrap()
         .node
         .channel(CH)
@@ -512,12 +625,177 @@ async fn main() {
         &t.transaction_id,
         t.record.id.as_str(),
     );
-
-    println!(
-        "devnet bulk issuance through the gateway: channel {CH}, {submitters} concurrent submitters, \
-         {count} licences per run, chaincode hosted in-process; template envelope {} bytes",
+    let want = target.saturating_sub(1);
+    let started = Instant::now();
+    prepopulate(&net.devnet, &template, 0, want, block_size);
+    let prepop = started.elapsed();
+    eprintln!(
+        "level {target}: imported {want} licences in {:.1} s; devnet data {:.2} GB \
+         (template envelope {} bytes)",
+        prepop.as_secs_f64(),
+        dir_bytes(dir) as f64 / 1e9,
         template.envelope.len()
     );
+    // Warm-up (connections, caches) outside the measured windows.
+    let _ = issue_load(&net, "W", warm, warm).await;
+    settle(&net).await;
+    println!("ready {} {}", 1 + want + warm, prepop.as_secs_f64());
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.unwrap();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let ["run", tag, count, submitters] = f[..] else {
+            panic!("unknown command {line:?}");
+        };
+        let figures = issue_load(
+            &net,
+            tag,
+            count.parse().unwrap(),
+            submitters.parse().unwrap(),
+        )
+        .await;
+        settle(&net).await;
+        println!("{}", figures.to_line());
+    }
+    net.down().await;
+}
+
+/// A level's process as the orchestrator sees it.
+struct Level {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// Licences on the ledger when the measured windows begin.
+    on_ledger: usize,
+    prepop: f64,
+    windows: Vec<RunFigures>,
+    verify_micros: Vec<f64>,
+    _dir: tempfile::TempDir,
+}
+
+impl Level {
+    fn read_line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let n = self.stdout.read_line(&mut line).unwrap();
+        assert!(n > 0, "a level's process ended early");
+        line
+    }
+
+    fn run(&mut self, tag: &str, count: usize, submitters: usize) -> RunFigures {
+        use std::io::Write;
+        writeln!(self.stdin, "run {tag} {count} {submitters}").unwrap();
+        self.stdin.flush().unwrap();
+        let line = self.read_line();
+        RunFigures::from_line(&line).expect("a figures line")
+    }
+}
+
+fn main() {
+    let count: usize = env_or("ISSUE_N", 20_000);
+    let submitters: usize = env_or("ISSUE_SUBMITTERS", 1024);
+    let block_size: usize = env_or("PREPOP_BLOCK", 2_000);
+    let rounds: usize = env_or("ISSUE_ROUNDS", 2usize).max(1);
+    let warm = submitters.min(256);
+    if let Ok(target) = std::env::var("ISSUE_LEVEL_PROCESS") {
+        let dir = std::env::var("ISSUE_LEVEL_DIR").expect("ISSUE_LEVEL_DIR");
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(level_process(
+                target.parse().unwrap(),
+                std::path::Path::new(&dir),
+                block_size,
+                warm,
+            ));
+        return;
+    }
+    let targets: Vec<usize> = std::env::var("ISSUE_LEVELS")
+        .unwrap_or_else(|_| "10000,1000000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
+    println!(
+        "devnet bulk issuance through the gateway: channel {CH}, {submitters} concurrent submitters, \
+         {count} licences per level in {rounds} windows, levels interleaved, each level's devnet \
+         and chaincode in a process of its own"
+    );
+    // Devnet data added per imported licence, as measured by the last import of 1,000 or more.
+    let mut per_licence: u64 = 40_000;
+    let mut levels: Vec<Level> = Vec::new();
+    for target in targets {
+        let dir = match std::env::var("ISSUE_DIR") {
+            Ok(d) => tempfile::Builder::new().tempdir_in(d).unwrap(),
+            Err(_) => tempfile::tempdir().unwrap(),
+        };
+        let want = target.saturating_sub(1);
+        // Each imported licence costs tens of KB across the four ledger copies: skip a level
+        // that would fill the disk rather than fail half-way (and starve everything else).
+        // The cost is the growth of the devnet's data over an import (not its average: the
+        // fixed files dominate a small ledger); about 23 KB measured up to 1,000,000
+        // licences, 40 KB assumed before anything was measured.
+        let need = (per_licence * want as u64) * 5 / 4;
+        if let Some(free) = free_bytes(dir.path()) {
+            if need > free {
+                println!(
+                    "{target:>12} skipped: importing {want} licences needs about {:.1} GB \
+                     ({:.0} KB of devnet data per licence), {:.1} GB free",
+                    need as f64 / 1e9,
+                    per_licence as f64 / 1e3,
+                    free as f64 / 1e9
+                );
+                continue;
+            }
+        }
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args().skip(1))
+            .env("ISSUE_LEVEL_PROCESS", target.to_string())
+            .env("ISSUE_LEVEL_DIR", dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut level = Level {
+            child,
+            stdin,
+            stdout,
+            on_ledger: 0,
+            prepop: 0.0,
+            windows: Vec::new(),
+            verify_micros: Vec::new(),
+            _dir: dir,
+        };
+        let ready = level.read_line();
+        let f: Vec<&str> = ready.split_whitespace().collect();
+        let ["ready", on_ledger, prepop] = f[..] else {
+            panic!("expected ready, got {ready:?}");
+        };
+        level.on_ledger = on_ledger.parse().unwrap();
+        level.prepop = prepop.parse().unwrap();
+        if want >= 1_000 {
+            per_licence = (dir_bytes(level._dir.path()) / want as u64).max(20_000);
+        }
+        levels.push(level);
+    }
+    // The levels' windows alternate, in mirrored order (A B B A ...), so a change of the
+    // machine's speed during the run weighs on every level alike.
+    for round in 0..rounds {
+        let n = count / rounds + usize::from(round < count % rounds);
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..levels.len()).collect()
+        } else {
+            (0..levels.len()).rev().collect()
+        };
+        for i in order {
+            let level = &mut levels[i];
+            level.verify_micros.push(ecdsa_verify_micros());
+            let f = level.run(&format!("G{round}R"), n, submitters);
+            level.windows.push(f);
+        }
+    }
     println!(
         "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11} {:>8} {:>10}",
         "on ledger",
@@ -532,62 +810,16 @@ async fn main() {
         "failed",
         "verify µs"
     );
-    let mut on_ledger = 1usize; // the template
-    let mut imported = 0usize;
-    // Devnet data added per imported licence, as measured by the last import of 1,000 or more.
-    let mut per_licence: u64 = 40_000;
-    for (run, level) in levels.iter().enumerate() {
-        let want = level.saturating_sub(on_ledger);
-        // Each imported licence costs tens of KB across the four ledger copies: skip a level
-        // that would fill the disk rather than fail half-way (and starve everything else).
-        // The cost is the growth of the devnet's data over the previous import (not its
-        // average: the fixed files dominate a small ledger, and licences issued through the
-        // gateway carry full envelopes); about 30 KB measured up to 1,000,000 licences, 40 KB
-        // assumed before anything was measured.
-        let need = (per_licence * want as u64) * 5 / 4;
-        if let Some(free) = free_bytes(dir.path()) {
-            if need > free {
-                println!(
-                    "{level:>12} skipped: importing {want} licences needs about {:.1} GB \
-                     ({:.0} KB of devnet data per licence), {:.1} GB free",
-                    need as f64 / 1e9,
-                    per_licence as f64 / 1e3,
-                    free as f64 / 1e9
-                );
-                continue;
-            }
-        }
-        let started = Instant::now();
-        let bytes_before = dir_bytes(dir.path());
-        prepopulate(devnet, &template, imported, imported + want, block_size);
-        let prepop = started.elapsed();
-        if want >= 1_000 {
-            per_licence =
-                (dir_bytes(dir.path()).saturating_sub(bytes_before) / want as u64).max(20_000);
-        }
-        imported += want;
-        eprintln!(
-            "imported {want} licences in {:.1} s; devnet data {:.2} GB",
-            prepop.as_secs_f64(),
-            dir_bytes(dir.path()) as f64 / 1e9
-        );
-        on_ledger += want;
-        // Warm-up (connections, caches) outside the measured window.
-        let _ = issue_load(
-            &net,
-            &format!("W{run}"),
-            submitters.min(256),
-            submitters.min(256),
-        )
-        .await;
-        let verify_micros = ecdsa_verify_micros();
-        let f = issue_load(&net, &format!("G{run}"), count, submitters).await;
+    let mut first_rate: Option<f64> = None;
+    for level in &mut levels {
+        let f = merge(std::mem::take(&mut level.windows));
         let rate = f.committed as f64 / f.elapsed.as_secs_f64();
         let cpu_per_tx = f.cpu.as_secs_f64() * 1000.0 / f.committed.max(1) as f64;
+        let verify = level.verify_micros.iter().sum::<f64>() / level.verify_micros.len() as f64;
         println!(
             "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>11.1} {:>8} {:>10.1}",
-            on_ledger,
-            prepop.as_secs_f64(),
+            level.on_ledger,
+            level.prepop,
             rate,
             f.committed,
             pct(&f.latencies, 0.50),
@@ -596,7 +828,7 @@ async fn main() {
             cpu_per_tx,
             f.disk_written as f64 / 1e3 / f.committed.max(1) as f64,
             f.failed,
-            verify_micros
+            verify
         );
         let shares: Vec<String> = f
             .threads
@@ -604,13 +836,24 @@ async fn main() {
             .map(|(n, s)| format!("{n} {:.0}%", s * 100.0))
             .collect();
         println!(
-            "{:>12} CPU by thread (% of one core over the run): {}; runnable but waiting for a \
-             core: {:.2} thread-s per s",
+            "{:>12} CPU by thread (% of one core over its windows): {}; runnable but waiting for \
+             a core: {:.2} thread-s per s",
             "",
             shares.join(", "),
             f.runqueue_wait.as_secs_f64() / f.elapsed.as_secs_f64()
         );
-        on_ledger += f.committed + submitters.min(256);
+        match first_rate {
+            None => first_rate = Some(rate),
+            Some(first) => println!(
+                "{:>12} tx/s {:+.1}% against the first level",
+                "",
+                (rate / first - 1.0) * 100.0
+            ),
+        }
     }
-    net.down().await;
+    for mut level in levels {
+        // Closing its stdin ends a level's process; it stops its devnet first.
+        drop(level.stdin);
+        level.child.wait().unwrap();
+    }
 }
