@@ -17,6 +17,7 @@
 //! it answers "maybe" for everything. A ready filter so holds every key any snapshot of the
 //! ledger can see in the table (deletes leave keys in the filter: only a false "maybe").
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -125,10 +126,13 @@ impl KeyFilter {
     }
 }
 
-/// The key filters of a ledger's txid and private-hash tables.
+/// The key filters of a ledger's txid and private-hash tables: one over all of a kind's keys,
+/// and one per run (see `recent`), so a lookup of a key on the ledger looks only in the runs
+/// that may hold it.
 pub(crate) struct Filters {
     txids: KeyFilter,
     pvt_hashes: KeyFilter,
+    runs: RwLock<HashMap<(Kind, u64), Arc<KeyFilter>>>,
     ready: AtomicBool,
     hasher: foldhash::quality::FixedState,
 }
@@ -139,6 +143,7 @@ impl Filters {
         Filters {
             txids: KeyFilter::new(),
             pvt_hashes: KeyFilter::new(),
+            runs: RwLock::default(),
             ready: AtomicBool::new(false),
             // A fixed seed: nothing stores the hashes, and keys are hashes already.
             hasher: foldhash::quality::FixedState::with_seed(0x656c_6963_656e_7365),
@@ -160,6 +165,44 @@ impl Filters {
     /// Adds a key the table of `kind` holds (or is about to).
     pub(crate) fn insert(&self, kind: Kind, key: &[u8]) {
         self.filter(kind).insert(self.hash(key));
+    }
+
+    /// Adds a key the run of `kind` that starts at block `run` holds (or is about to).
+    pub(crate) fn insert_in_run(&self, kind: Kind, run: u64, key: &[u8]) {
+        let hash = self.hash(key);
+        self.filter(kind).insert(hash);
+        let found = self
+            .runs
+            .read()
+            .expect("filter lock")
+            .get(&(kind, run))
+            .cloned();
+        let filter = match found {
+            Some(f) => f,
+            None => Arc::clone(
+                self.runs
+                    .write()
+                    .expect("filter lock")
+                    .entry((kind, run))
+                    .or_insert_with(|| Arc::new(KeyFilter::new())),
+            ),
+        };
+        filter.insert(hash);
+    }
+
+    /// False only if the run of `kind` that starts at block `run` certainly does not hold `key`.
+    pub(crate) fn run_may_contain(&self, kind: Kind, run: u64, key: &[u8]) -> bool {
+        if !self.is_ready() {
+            return true;
+        }
+        // No filter: no key of that kind was ever added to the run.
+        let filter = self
+            .runs
+            .read()
+            .expect("filter lock")
+            .get(&(kind, run))
+            .cloned();
+        filter.is_some_and(|f| f.may_contain(self.hash(key)))
     }
 
     /// Marks the filters complete: every key in the tables has been added.
@@ -209,6 +252,28 @@ mod tests {
             .count();
         // Each of the three Bloom filters is at about 0.1% when full.
         assert!(false_maybes < 600, "{false_maybes} false maybes in 100,000");
+    }
+
+    #[test]
+    fn a_run_filter_holds_its_run_keys_only() {
+        let f = Filters::new();
+        for i in 0..5_000 {
+            f.insert_in_run(Kind::PvtHash, 7, &key(i));
+            f.insert_in_run(Kind::PvtHash, 9, &key(i + 1_000_000));
+        }
+        assert!(f.run_may_contain(Kind::PvtHash, 7, b"not ready: maybe"));
+        f.set_ready();
+        assert!((0..5_000).all(|i| f.run_may_contain(Kind::PvtHash, 7, &key(i))));
+        assert!((0..5_000).all(|i| f.may_contain(Kind::PvtHash, &key(i + 1_000_000))));
+        let elsewhere = (0..5_000)
+            .filter(|i| f.run_may_contain(Kind::PvtHash, 9, &key(*i)))
+            .count();
+        assert!(elsewhere < 50, "{elsewhere} of run 7's keys maybe in run 9");
+        assert!(
+            !f.run_may_contain(Kind::Txid, 7, &key(0)),
+            "no txid in run 7"
+        );
+        assert!(!f.run_may_contain(Kind::PvtHash, 8, &key(0)), "no run 8");
     }
 
     #[test]

@@ -133,14 +133,19 @@ fn stored_runs(rtx: &redb::ReadTransaction) -> Result<Vec<u64>, LedgerError> {
 }
 
 /// The value of `key` in the newest of `runs` that holds it (`Some(None)`: deleted there), or
-/// `None` when no run does. A run a view does not hold yet counts as empty.
+/// `None` when no run does. A run a view does not hold yet counts as empty; runs whose filter
+/// rules the key out are not read.
 fn run_lookup(
     rtx: &redb::ReadTransaction,
     runs: &[u64],
+    filters: &Filters,
     kind: Kind,
     key: &[u8],
 ) -> Result<Option<recent::Value>, LedgerError> {
     for &run in runs.iter().rev() {
+        if !filters.run_may_contain(kind, run, key) {
+            continue;
+        }
         let name = run_table_name(kind, run);
         let table = match rtx.open_table(RunTable::new(&name)) {
             Ok(t) => t,
@@ -836,7 +841,7 @@ fn scan_into_filters(
                 if i % 4096 == 0 && stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                filters.insert(kind, row?.0.value());
+                filters.insert_in_run(kind, run, row?.0.value());
             }
         }
     }
@@ -1154,7 +1159,7 @@ impl Ledger {
                 Some(rtx) => rtx,
                 view => view.insert(self.inner.db.begin_read()?),
             };
-            run_lookup(rtx, &runs, kind, key)
+            run_lookup(rtx, &runs, filters, kind, key)
         };
         let mut logged: Vec<(Kind, Vec<u8>, recent::Value)> = Vec::new();
         let mut wtx = self.inner.db.begin_write()?;
@@ -1284,7 +1289,7 @@ impl Ledger {
                             }
                             None => entry.push(RUN_DELETE),
                         }
-                        filters.insert(kind, key);
+                        filters.insert_in_run(kind, slice.run, key);
                         table.insert(key.as_slice(), entry.as_slice())?;
                     }
                 }
@@ -1491,7 +1496,13 @@ impl Snapshot {
         let (block, tx, code) = match self.recent(Kind::Txid, txid.as_bytes())? {
             Some(Some(v)) => codec::decode_tx_loc(&v)?,
             _ if !self.filters.may_contain(Kind::Txid, txid.as_bytes()) => return Ok(None),
-            _ => match run_lookup(&self.rtx, &self.runs, Kind::Txid, txid.as_bytes())? {
+            _ => match run_lookup(
+                &self.rtx,
+                &self.runs,
+                &self.filters,
+                Kind::Txid,
+                txid.as_bytes(),
+            )? {
                 Some(Some(v)) => codec::decode_tx_loc(&v)?,
                 _ => match opened(&self.txids, &self.rtx, TXIDS)?.get(txid)? {
                     Some(g) => codec::decode_tx_loc(g.value())?,
@@ -1645,7 +1656,7 @@ impl Snapshot {
         if !self.filters.may_contain(Kind::PvtHash, &key) {
             return Ok(None);
         }
-        if let Some(run) = run_lookup(&self.rtx, &self.runs, Kind::PvtHash, &key)? {
+        if let Some(run) = run_lookup(&self.rtx, &self.runs, &self.filters, Kind::PvtHash, &key)? {
             return run.map(|v| VersionedValue::decode(&v)).transpose();
         }
         let t = opened(&self.pvt_hash, &self.rtx, PVT_HASH)?;

@@ -20,8 +20,9 @@
 //! again. Appending in key order fills each leaf once, whatever the size of the ledger. A key's
 //! value is the one in the newest run that holds it (a run records deletes), else the one in the
 //! kind's base table (where earlier versions of the ledger merged everything). Runs are not
-//! compacted: a lookup of a key on the ledger may look in each of them, and the Bloom filters
-//! answer for the keys on none (most lookups).
+//! compacted; each has a Bloom filter of its own (`filter`), so a lookup reads only the runs
+//! that may hold its key, and the filter over all of a kind's keys answers for the keys on none
+//! (most lookups).
 //!
 //! # Durability
 //!
