@@ -171,13 +171,7 @@ impl Filters {
     pub(crate) fn insert_in_run(&self, kind: Kind, run: u64, key: &[u8]) {
         let hash = self.hash(key);
         self.filter(kind).insert(hash);
-        let found = self
-            .runs
-            .read()
-            .expect("filter lock")
-            .get(&(kind, run))
-            .cloned();
-        let filter = match found {
+        let filter = match self.run_filter(kind, run) {
             Some(f) => f,
             None => Arc::clone(
                 self.runs
@@ -196,13 +190,13 @@ impl Filters {
             return true;
         }
         // No filter: no key of that kind was ever added to the run.
-        let filter = self
-            .runs
-            .read()
-            .expect("filter lock")
-            .get(&(kind, run))
-            .cloned();
-        filter.is_some_and(|f| f.may_contain(self.hash(key)))
+        self.run_filter(kind, run)
+            .is_some_and(|f| f.may_contain(self.hash(key)))
+    }
+
+    fn run_filter(&self, kind: Kind, run: u64) -> Option<Arc<KeyFilter>> {
+        let runs = self.runs.read().expect("filter lock");
+        runs.get(&(kind, run)).cloned()
     }
 
     /// Marks the filters complete: every key in the tables has been added.
