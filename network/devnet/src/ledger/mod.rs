@@ -87,7 +87,7 @@ const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 const PVT: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pvt");
 const PVT_HASH: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pvt_hash");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// Each block's entries of the txid and private-hash tables until they are merged into them
+/// Each block's entries of the txid and private-hash tables until they are written to their run
 /// (see `recent`): (block number, chunk) → encoded entries. Chunks stay well below a page: redb
 /// rewrites a leaf whole, and a leaf of a few huge values would be rewritten at every append.
 const RECENT_LOG: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("recent_log");
@@ -168,9 +168,8 @@ fn run_lookup(
 /// about 200 MB, and a smaller cache missed on them at every commit.
 const DEFAULT_CACHE_BYTES: usize = 1024 * 1024 * 1024;
 
-/// Keys of the txid and private-hash tables held in memory before a merge (about 200 bytes each,
-/// and up to two generations): at a million licences a merge then rewrites each leaf of those
-/// tables about once per 100,000 transactions instead of once per transaction.
+/// Keys of the txid and private-hash tables held in memory before they are written to a run
+/// (about 200 bytes each, and up to two generations): a run per about 100,000 transactions.
 const DEFAULT_MERGE_AFTER: usize = 256 * 1024;
 
 /// How a ledger is opened.
@@ -178,8 +177,8 @@ const DEFAULT_MERGE_AFTER: usize = 256 * 1024;
 pub struct LedgerOptions {
     /// redb's page cache in bytes.
     pub cache_bytes: usize,
-    /// Recent txid and private-hash entries kept in memory before they are merged into their
-    /// tables (at least 1).
+    /// Recent txid and private-hash entries kept in memory before they are written to a run
+    /// table (at least 1).
     pub merge_after: usize,
 }
 
@@ -1120,8 +1119,8 @@ impl Ledger {
     /// The database half of a commit: block `number`'s index entry (`loc`), its txid index
     /// entries, the state, private and history updates, and the savepoint, committed durably.
     /// The block's txid and private-hash entries go to the live generation of `recent` (taken out
-    /// again if the commit fails) and to the log; a slice of the merging generation goes to the
-    /// tables. Returns where the merge stands when it is committed.
+    /// again if the commit fails) and to the log; a slice of the frozen generation goes to its
+    /// run. Returns where the run stands when it is committed.
     fn commit_index(
         &self,
         number: u64,
@@ -1327,9 +1326,10 @@ impl Ledger {
     /// A consistent read view of everything committed so far (Fabric's query executor / tx
     /// simulator snapshot). Later commits are not visible through it.
     pub fn snapshot(&self) -> Result<Snapshot, LedgerError> {
-        // The generation first: if a merge drops it from the chain in between, the transaction
-        // that merged it is committed before, so the read transaction begun after sees its
-        // entries in the tables.
+        // The generation first: if its run is completed and it is dropped from the chain in
+        // between, the transaction that wrote its last slice is committed before, so the read
+        // transaction begun after sees the whole run (and the list of runs taken with it names
+        // that run).
         let (recent, runs) = self.inner.head.lock().expect("head lock").clone();
         Ok(Snapshot {
             rtx: self.inner.db.begin_read()?,
@@ -1491,8 +1491,8 @@ impl Snapshot {
 
     /// Where `txid` is and its validation code.
     pub fn tx_location(&self, txid: &str) -> Result<Option<TxLocation>, LedgerError> {
-        // A txid is indexed once, so it does not matter whether it is found recent or in the
-        // table (where a merged one may also be).
+        // A txid is indexed once, so it does not matter whether it is found recent or in a
+        // table (where one written to its run may also be).
         let (block, tx, code) = match self.recent(Kind::Txid, txid.as_bytes())? {
             Some(Some(v)) => codec::decode_tx_loc(&v)?,
             _ if !self.filters.may_contain(Kind::Txid, txid.as_bytes()) => return Ok(None),
