@@ -11,8 +11,8 @@
 //!
 //! # Correctness
 //!
-//! A filter only ever gains keys. Every key a merge writes to a table is added before the
-//! merging transaction commits, and the keys already in the table when the ledger is opened are
+//! A filter only ever gains keys. Every key written to a run is added before the transaction
+//! writing it commits, and the keys already in the tables when the ledger is opened are
 //! added by a scan in the background; the filter is *ready* once that scan is done. Until then
 //! it answers "maybe" for everything. A ready filter so holds every key any snapshot of the
 //! ledger can see in the table (deletes leave keys in the filter: only a false "maybe").
@@ -24,8 +24,8 @@ use std::sync::{Arc, RwLock};
 use super::recent::Kind;
 
 /// Bits per key at a Bloom filter's capacity, and probes per key: about 0.1% false "maybe" per
-/// filter. A table's filters add up (a million keys take seven), and a false "maybe" costs a
-/// lookup in every run (see `recent`), so a few more bits per key pay.
+/// filter. A table's filters add up (a million keys take seven), and each false "maybe" costs
+/// B-tree descents, so a few more bits per key pay.
 const BITS_PER_KEY: usize = 16;
 const PROBES: u32 = 8;
 /// Keys the first Bloom filter of a table holds; each further one holds twice the previous.

@@ -39,8 +39,9 @@
 //! per key made commits slower as the ledger grew. Their entries are logged per block (appended
 //! in order, cheap), held in memory, and appended in key order to tables of their own (runs), a
 //! slice per block; reads look at the recent entries first, then the runs from the newest, then
-//! the base tables. `recent` has the details; what a commit makes durable is the same. Most lookups in those tables are of keys never written (a new
-//! transaction's txid, a new private key's hash): in-memory Bloom filters of the tables' keys
+//! the base tables. `recent` has the details; what a commit makes durable is the same. Most
+//! lookups in those tables are of keys never written (a new transaction's txid, a new private
+//! key's hash): in-memory Bloom filters of the tables' keys
 //! (`filter`, filled by a scan when the ledger opens) answer those without a B-tree descent.
 //! They are never stored, so they change nothing of what is durable.
 //!
@@ -132,6 +133,20 @@ fn stored_runs(rtx: &redb::ReadTransaction) -> Result<Vec<u64>, LedgerError> {
     Ok(runs)
 }
 
+/// The run table of `kind` that starts at block `run`, if `rtx` holds it (a generation with keys
+/// of one kind only has no table of the other; a run begun after `rtx` is not there yet).
+fn open_run(
+    rtx: &redb::ReadTransaction,
+    kind: Kind,
+    run: u64,
+) -> Result<Option<BytesTable>, LedgerError> {
+    match rtx.open_table(RunTable::new(&run_table_name(kind, run))) {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The value of `key` in the newest of `runs` that holds it (`Some(None)`: deleted there), or
 /// `None` when no run does. A run a view does not hold yet counts as empty; runs whose filter
 /// rules the key out are not read.
@@ -146,17 +161,17 @@ fn run_lookup(
         if !filters.run_may_contain(kind, run, key) {
             continue;
         }
-        let name = run_table_name(kind, run);
-        let table = match rtx.open_table(RunTable::new(&name)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => continue,
-            Err(e) => return Err(e.into()),
+        let Some(table) = open_run(rtx, kind, run)? else {
+            continue;
         };
         if let Some(g) = table.get(key)? {
             return match g.value().split_first() {
                 Some((&RUN_VALUE, v)) => Ok(Some(Some(Arc::from(v)))),
                 Some((&RUN_DELETE, [])) => Ok(Some(None)),
-                _ => Err(LedgerError::Corrupt(format!("entry of run table {name}"))),
+                _ => Err(LedgerError::Corrupt(format!(
+                    "entry of run table {}",
+                    run_table_name(kind, run)
+                ))),
             };
         }
     }
@@ -830,11 +845,8 @@ fn scan_into_filters(
     }
     for run in stored_runs(&rtx)? {
         for kind in [Kind::Txid, Kind::PvtHash] {
-            let name = run_table_name(kind, run);
-            let table = match rtx.open_table(RunTable::new(&name)) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => continue,
-                Err(e) => return Err(e.into()),
+            let Some(table) = open_run(&rtx, kind, run)? else {
+                continue;
             };
             for (i, row) in table.iter()?.enumerate() {
                 if i % 4096 == 0 && stop.load(Ordering::Relaxed) {
@@ -853,10 +865,8 @@ fn hashed_key_count(rtx: &redb::ReadTransaction) -> Result<u64, LedgerError> {
     let mut keys = rtx.open_table(TXIDS)?.len()? + rtx.open_table(PVT_HASH)?.len()?;
     for run in stored_runs(rtx)? {
         for kind in [Kind::Txid, Kind::PvtHash] {
-            match rtx.open_table(RunTable::new(&run_table_name(kind, run))) {
-                Ok(t) => keys += t.len()?,
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(e.into()),
+            if let Some(t) = open_run(rtx, kind, run)? {
+                keys += t.len()?;
             }
         }
     }
@@ -1149,8 +1159,8 @@ impl Ledger {
         let live = recent.live();
         let runs = recent.runs();
         let filters = &self.inner.filters;
-        // Runs are read through a read transaction (the write transaction cannot open a run it
-        // appends to twice); it sees what this one does before its own writes, which are not
+        // Runs are read through a read transaction (opening a table in the write transaction
+        // would create it); it sees what this one does before its own writes, which are not
         // read back. Begun only for a key the filters do not rule out.
         let mut run_view: Option<redb::ReadTransaction> = None;
         let mut in_runs = |kind: Kind, key: &[u8]| -> Result<Option<recent::Value>, LedgerError> {
@@ -1266,10 +1276,11 @@ impl Ledger {
             let slice = recent.next_slice(logged.len());
             if let Some(slice) = &slice {
                 let mut entry = Vec::new();
-                // The slice is in (kind, key) order: each kind's entries are together.
-                for kind in [Kind::Txid, Kind::PvtHash] {
-                    let mut of_kind = slice.entries.iter().filter(|e| e.0 == kind).peekable();
-                    if of_kind.peek().is_none() {
+                // The slice is in (kind, key) order: txids first, then private hashes.
+                let split = slice.entries.partition_point(|e| e.0 == Kind::Txid);
+                let (txids, hashes) = slice.entries.split_at(split);
+                for (kind, of_kind) in [(Kind::Txid, txids), (Kind::PvtHash, hashes)] {
+                    if of_kind.is_empty() {
                         continue;
                     }
                     let name = run_table_name(kind, slice.run);
