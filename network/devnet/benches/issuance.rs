@@ -279,16 +279,8 @@ fn prepopulate(devnet: &Devnet, template: &Template, from: usize, to: usize, blo
             (pc.ledger().clone(), member)
         })
         .collect();
-    // Peers commit delivered blocks on their own threads: wait until every peer has caught up
-    // with the orderer before appending to the chain beside them.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while peers.iter().any(|(l, _)| l.height() != orderer.height()) {
-        assert!(
-            Instant::now() < deadline,
-            "peers did not catch up with the orderer"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The caller has let every peer catch up with the orderer (`settle`): the import appends to
+    // the chain beside them.
     let timestamp = (0, 0);
     let mut next = from;
     while next < to {
@@ -578,8 +570,9 @@ impl RunFigures {
     }
 }
 
-/// Waits until every channel peer of `net` has committed every block its orderer has cut, so
-/// no commit of a window spills into the next one.
+/// Waits until every channel peer of `net` has committed every block its orderer has cut (peers
+/// commit delivered blocks on their own threads): before an import appends to the chain beside
+/// them, and after a window, so no commit of it spills into the next one.
 async fn settle(net: &LicenceNet) {
     let orderer = net.devnet.orderer().chain(CH).unwrap().ledger().clone();
     let peers: Vec<Ledger> = net
@@ -626,6 +619,7 @@ async fn level_process(target: usize, dir: &std::path::Path, block_size: usize, 
         t.record.id.as_str(),
     );
     let want = target.saturating_sub(1);
+    settle(&net).await;
     let started = Instant::now();
     prepopulate(&net.devnet, &template, 0, want, block_size);
     let prepop = started.elapsed();
@@ -670,7 +664,8 @@ struct Level {
     prepop: f64,
     windows: Vec<RunFigures>,
     verify_micros: Vec<f64>,
-    _dir: tempfile::TempDir,
+    /// The level's devnet data, removed when the level is dropped (after its process ended).
+    dir: tempfile::TempDir,
 }
 
 impl Level {
@@ -766,7 +761,7 @@ fn main() {
             prepop: 0.0,
             windows: Vec::new(),
             verify_micros: Vec::new(),
-            _dir: dir,
+            dir,
         };
         let ready = level.read_line();
         let f: Vec<&str> = ready.split_whitespace().collect();
@@ -776,7 +771,7 @@ fn main() {
         level.on_ledger = on_ledger.parse().unwrap();
         level.prepop = prepop.parse().unwrap();
         if want >= 1_000 {
-            per_licence = (dir_bytes(level._dir.path()) / want as u64).max(20_000);
+            per_licence = (dir_bytes(level.dir.path()) / want as u64).max(20_000);
         }
         levels.push(level);
     }
