@@ -2,11 +2,11 @@
 //! and the `AtomicBroadcast` gRPC service (mirrors Fabric's `orderer/common`: `blockcutter`,
 //! `multichannel.BlockWriter`, `broadcast`, `msgprocessor`, and `common/deliver`).
 //!
-//! One [`Chain`] per channel runs on its own thread: it owns the channel's [`BlockCutter`], cuts
-//! batches by size or by the batch timeout, assembles each block (number, previous hash, data
-//! hash), fills `LAST_CONFIG` and the `SIGNATURES` metadata signed by the orderer identity, writes
-//! it durably to the orderer's block store (a [`Ledger`] per channel), then hands it to every
-//! registered [`BlockSink`] (the joined peers' channels). Each sink has its own delivery thread
+//! One [`Chain`] per channel holds the channel's [`BlockCutter`]: Broadcast cuts batches by size
+//! as it orders each envelope, and the chain's thread cuts by the batch timeout, assembles each
+//! block (number, previous hash, data hash), fills `LAST_CONFIG` and the `SIGNATURES` metadata
+//! signed by the orderer identity, writes it durably to the orderer's block store (a [`Ledger`]
+//! per channel), then hands it to every registered [`BlockSink`] (the joined peers' channels). Each sink has its own delivery thread
 //! that commits blocks in order, so peers commit in parallel and the orderer cuts the next block
 //! meanwhile. A sink that is behind (a restart after a crash between the orderer's write and a
 //! peer's commit, or a failed commit) is first caught up from the block store, so every peer sees
@@ -112,10 +112,45 @@ impl std::fmt::Debug for OrdererConfig {
 }
 
 enum ChainMsg {
-    Order(Envelope),
+    /// A cut batch: assemble, write and deliver it as the next block.
+    Write(Vec<Envelope>),
+    /// A pending batch started; cut it at this instant unless it fills up first.
+    Arm(Instant),
     AddSink(Arc<dyn BlockSink>, std_mpsc::Sender<Result<(), String>>),
     Halt,
 }
+
+/// What Broadcast feeds a running chain: the block cutter and the chain thread's queue. The
+/// submitting thread cuts under this lock and queues whole batches, so the chain thread wakes
+/// once per block (and once per batch timer) rather than once per envelope: at thousands of
+/// envelopes a second, a wake-up each cost more than the cutting itself.
+struct ChainInput {
+    cutter: BlockCutter,
+    tx: std_mpsc::Sender<ChainMsg>,
+    /// The pending batch's deadline the chain thread has been told of.
+    armed: Option<Instant>,
+}
+
+impl ChainInput {
+    fn send(&self, msg: ChainMsg) -> Result<(), OrdererError> {
+        self.tx.send(msg).map_err(|_| OrdererError::Halted)
+    }
+
+    /// Tells the chain thread of a pending batch's deadline it has not been told of yet.
+    fn arm(&mut self) -> Result<(), OrdererError> {
+        let deadline = self.cutter.deadline();
+        if deadline != self.armed {
+            self.armed = deadline;
+            if let Some(d) = deadline {
+                self.send(ChainMsg::Arm(d))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The input of a chain, `None` once it is halted.
+type SharedInput = Arc<Mutex<Option<ChainInput>>>;
 
 /// One channel's ordering: its configuration, block store and the thread cutting blocks.
 pub struct Chain {
@@ -123,7 +158,7 @@ pub struct Chain {
     ledger: Ledger,
     bundle: ChannelBundle,
     context: Arc<ChannelContext>,
-    tx: Mutex<Option<std_mpsc::Sender<ChainMsg>>>,
+    input: SharedInput,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -156,24 +191,24 @@ impl Chain {
 
     /// Enqueues an envelope that passed Broadcast's checks (Fabric's `Order`).
     pub fn order(&self, env: Envelope) -> Result<(), OrdererError> {
-        let tx = self.tx.lock().expect("chain sender");
-        tx.as_ref()
-            .ok_or(OrdererError::Halted)?
-            .send(ChainMsg::Order(env))
-            .map_err(|_| OrdererError::Halted)
+        let mut input = self.input.lock().expect("chain input");
+        let input = input.as_mut().ok_or(OrdererError::Halted)?;
+        for batch in input.cutter.ordered(env) {
+            input.send(ChainMsg::Write(batch))?;
+        }
+        input.arm()
     }
 
     /// Registers a sink: it is caught up from the block store, then receives every new block.
     /// Returns once the catch-up is done.
     pub fn add_sink(&self, sink: Arc<dyn BlockSink>) -> Result<(), OrdererError> {
         let (ack_tx, ack_rx) = std_mpsc::channel();
-        {
-            let tx = self.tx.lock().expect("chain sender");
-            tx.as_ref()
-                .ok_or(OrdererError::Halted)?
-                .send(ChainMsg::AddSink(sink, ack_tx))
-                .map_err(|_| OrdererError::Halted)?;
-        }
+        self.input
+            .lock()
+            .expect("chain input")
+            .as_ref()
+            .ok_or(OrdererError::Halted)?
+            .send(ChainMsg::AddSink(sink, ack_tx))?;
         match ack_rx.recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(OrdererError::Sink(e)),
@@ -184,20 +219,27 @@ impl Chain {
     /// Stops the chain thread after it has written what it has cut; the pending batch is cut
     /// and written first so no accepted envelope is silently dropped.
     pub fn halt(&self) {
-        if let Some(tx) = self.tx.lock().expect("chain sender").take() {
-            let _ = tx.send(ChainMsg::Halt);
-        }
+        stop(self.input.lock().expect("chain input").take());
         if let Some(h) = self.thread.lock().expect("chain thread").take() {
             let _ = h.join();
         }
     }
 }
 
+/// Queues the pending batch, then the stop, for a chain thread whose input was just taken.
+fn stop(input: Option<ChainInput>) {
+    if let Some(mut input) = input {
+        let batch = input.cutter.cut();
+        if !batch.is_empty() {
+            let _ = input.send(ChainMsg::Write(batch));
+        }
+        let _ = input.send(ChainMsg::Halt);
+    }
+}
+
 impl Drop for Chain {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.get_mut().expect("chain sender").take() {
-            let _ = tx.send(ChainMsg::Halt);
-        }
+        stop(self.input.lock().expect("chain input").take());
     }
 }
 
@@ -335,7 +377,7 @@ impl SinkWorker {
 fn run_chain(
     channel: String,
     rx: std_mpsc::Receiver<ChainMsg>,
-    mut cutter: BlockCutter,
+    input: SharedInput,
     writer: BlockWriter,
 ) {
     let mut sinks: Vec<SinkWorker> = Vec::new();
@@ -353,31 +395,22 @@ fn run_chain(
             Err(e) => tracing::error!("[channel: {channel}] writing block: {e}"),
         }
     };
+    let mut deadline: Option<Instant> = None;
     loop {
-        let msg = match cutter.deadline() {
-            Some(deadline) => {
-                let now = Instant::now();
-                if deadline <= now {
-                    emit(cutter.cut(), &sinks);
+        let msg = match deadline {
+            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(m) => m,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    deadline = cut_if_due(&input);
                     continue;
                 }
-                match rx.recv_timeout(deadline - now) {
-                    Ok(m) => m,
-                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                        emit(cutter.cut(), &sinks);
-                        continue;
-                    }
-                    Err(std_mpsc::RecvTimeoutError::Disconnected) => ChainMsg::Halt,
-                }
-            }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => ChainMsg::Halt,
+            },
             None => rx.recv().unwrap_or(ChainMsg::Halt),
         };
         match msg {
-            ChainMsg::Order(env) => {
-                for batch in cutter.ordered(env) {
-                    emit(batch, &sinks);
-                }
-            }
+            ChainMsg::Write(batch) => emit(batch, &sinks),
+            ChainMsg::Arm(d) => deadline = Some(d),
             ChainMsg::AddSink(sink, ack) => {
                 let r = catch_up(&sink, &writer.ledger).and_then(|()| {
                     SinkWorker::start(&channel, sink, writer.ledger.clone())
@@ -387,7 +420,6 @@ fn run_chain(
                 let _ = ack.send(r);
             }
             ChainMsg::Halt => {
-                emit(cutter.cut(), &sinks);
                 // Every cut block reaches every peer before the chain reports halted.
                 for s in sinks {
                     drop(s.tx);
@@ -396,6 +428,24 @@ fn run_chain(
                 return;
             }
         }
+    }
+}
+
+/// The batch timer fired: cuts the pending batch if its timeout has passed. The batch is
+/// queued behind those the submitters cut before (blocks keep the order envelopes were
+/// ordered in); returns the deadline to wait for next, if a newer batch is pending.
+fn cut_if_due(input: &Mutex<Option<ChainInput>>) -> Option<Instant> {
+    let mut guard = input.lock().expect("chain input");
+    // A halted chain has its last batch and the stop queued already.
+    let input = guard.as_mut()?;
+    match input.cutter.deadline() {
+        Some(d) if d <= Instant::now() => {
+            let batch = input.cutter.cut();
+            input.armed = None;
+            let _ = input.send(ChainMsg::Write(batch));
+            None
+        }
+        later => later,
     }
 }
 
@@ -475,11 +525,16 @@ impl Orderer {
             // No config updates are ordered on the devnet: the genesis block is the last config.
             last_config: 0,
         };
-        let cutter = BlockCutter::new(bundle.batch);
+        let input: SharedInput = Arc::new(Mutex::new(Some(ChainInput {
+            cutter: BlockCutter::new(bundle.batch),
+            tx,
+            armed: None,
+        })));
         let name = channel.clone();
+        let thread_input = Arc::clone(&input);
         let thread = std::thread::Builder::new()
             .name(format!("orderer-{channel}"))
-            .spawn(move || run_chain(name, rx, cutter, writer))
+            .spawn(move || run_chain(name, rx, thread_input, writer))
             .map_err(|source| OrdererError::Io {
                 path: dir.clone(),
                 source,
@@ -489,7 +544,7 @@ impl Orderer {
             ledger,
             bundle,
             context,
-            tx: Mutex::new(Some(tx)),
+            input,
             thread: Mutex::new(Some(thread)),
         });
         self.inner
