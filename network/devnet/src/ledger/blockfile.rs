@@ -7,6 +7,14 @@
 //! database (block number → [`BlockLoc`]). Bytes past the last indexed block are the remains of
 //! a commit that did not finish and are cut off by [`BlockFiles::recover`] before anything is
 //! appended again. See the ledger's module docs for the order of writes and fsyncs.
+//!
+//! Appends bypass the page cache (`O_DIRECT`) where the file system allows it: a committed
+//! block is read back from the ledger's in-memory recent blocks, older ones only on a catch-up
+//! or history read, so caching an append-only file's pages buys little, and copying every block
+//! into ever new page-cache pages cost more than anything else in an append once memory was
+//! full of a large ledger's pages. Direct writes go in whole pages, so each append rewrites the
+//! file's last partial page (the same bytes again) ahead of the new ones; the zeros that fill
+//! the last page are cut off again before the append is synced.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -87,9 +95,40 @@ pub(crate) struct Appender {
     number: u32,
     len: u64,
     max_file_bytes: u64,
-    /// The framing buffer, kept from one block to the next: a fresh megabyte-sized buffer per
+    /// Whether `file` was opened for direct I/O.
+    direct: bool,
+    /// The file's bytes from its last page boundary up to `len`: a direct write of whole pages
+    /// writes them again ahead of the next block.
+    tail: Vec<u8>,
+    /// The write buffer, kept from one block to the next: a fresh megabyte-sized buffer per
     /// block would be fresh pages for the kernel to fault in every time.
     buf: Vec<u8>,
+}
+
+/// Page size of direct writes: their offset, length and memory address are multiples of it.
+const DIRECT_ALIGN: usize = 4096;
+
+/// Opens a block file for appends, for direct I/O where the file system supports it (`true`).
+fn open_append(path: &Path, truncate: bool) -> io::Result<(File, bool)> {
+    let open = |direct: bool| {
+        let mut o = OpenOptions::new();
+        o.create(true).truncate(truncate).read(true).write(true);
+        #[cfg(target_os = "linux")]
+        if direct {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32);
+        }
+        o.open(path)
+    };
+    if cfg!(target_os = "linux") {
+        // tmpfs and some other file systems refuse O_DIRECT with EINVAL.
+        match open(true) {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((open(false)?, false))
 }
 
 /// Largest framing buffer kept for the next block (above Fabric's 10 MiB absolute max block
@@ -122,12 +161,7 @@ impl BlockFiles {
             }
         }
         let path = file_path(&dir, number);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)?;
+        let (file, direct) = open_append(&path, false)?;
         let len = file.metadata()?.len();
         if len < end {
             return Err(LedgerError::Inconsistent(format!(
@@ -140,6 +174,10 @@ impl BlockFiles {
             file.sync_all()?;
         }
         sync_dir(&dir)?;
+        // Read through a buffered handle: direct reads would need aligned buffers too.
+        let tail_len = end % DIRECT_ALIGN as u64;
+        let mut tail = vec![0u8; tail_len as usize];
+        File::open(&path)?.read_exact_at(&mut tail, end - tail_len)?;
         let files = BlockFiles {
             dir,
             readers: RwLock::new(HashMap::new()),
@@ -151,6 +189,8 @@ impl BlockFiles {
                 number,
                 len: end,
                 max_file_bytes: MAX_FILE_BYTES,
+                direct,
+                tail,
                 buf: Vec::new(),
             },
         ))
@@ -194,61 +234,83 @@ impl Appender {
         block_len: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> Result<BlockLoc, LedgerError> {
-        let mut framed = std::mem::take(&mut self.buf);
-        framed.clear();
-        framed.reserve(block_len + 10);
-        put_varint(&mut framed, block_len as u64);
-        encode(&mut framed);
-        let written = self.write_framed(files, &framed, block_len);
-        if framed.capacity() <= KEEP_BUFFER_BYTES {
-            self.buf = framed;
-        }
-        written
-    }
-
-    fn write_framed(
-        &mut self,
-        files: &BlockFiles,
-        framed: &[u8],
-        block_len: usize,
-    ) -> Result<BlockLoc, LedgerError> {
-        if self.len > 0 && self.len + framed.len() as u64 > self.max_file_bytes {
+        let framed_len = varint_len(block_len as u64) + block_len;
+        if self.len > 0 && self.len + framed_len as u64 > self.max_file_bytes {
             let number = self.number + 1;
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .read(true)
-                .write(true)
-                .open(file_path(&files.dir, number))?;
+            let (file, direct) = open_append(&file_path(&files.dir, number), true)?;
             // The new file's directory entry must be durable before an index entry names it.
             sync_dir(&files.dir)?;
             self.file = file;
+            self.direct = direct;
             self.number = number;
             self.len = 0;
+            self.tail.clear();
         }
         let start = self.len;
-        let written = self
-            .file
-            .write_all_at(framed, start)
-            .and_then(|()| self.file.sync_data());
-        if let Err(e) = written {
+        // The buffer holds: padding up to a page-aligned address, the file's last partial page,
+        // the framed block, zeros up to a whole page. With room reserved up front the buffer
+        // does not move while `encode` writes, so the aligned address stays aligned.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.reserve(DIRECT_ALIGN + self.tail.len() + framed_len + DIRECT_ALIGN);
+        let pad = buf.as_ptr().align_offset(DIRECT_ALIGN);
+        buf.resize(pad, 0);
+        buf.extend_from_slice(&self.tail);
+        let framed_at = buf.len();
+        put_varint(&mut buf, block_len as u64);
+        encode(&mut buf);
+        let framed_end = buf.len();
+        buf.resize(pad + (framed_end - pad).next_multiple_of(DIRECT_ALIGN), 0);
+        let framed = framed_at..framed_end;
+        let mut buffered = !(self.direct && buf[pad..].as_ptr().align_offset(DIRECT_ALIGN) == 0);
+        let mut written = Ok(());
+        if !buffered {
+            let page_start = start - self.tail.len() as u64;
+            match self.file.write_all_at(&buf[pad..], page_start) {
+                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                    // The file system took the open but not the write: buffered from now on.
+                    self.direct = false;
+                    buffered = true;
+                }
+                other => written = other,
+            }
+        }
+        let end = start + framed.len() as u64;
+        if buffered {
+            written = self.file.write_all_at(&buf[framed.clone()], start);
+        } else if written.is_ok() && buf.len() - pad > (end - start) as usize + self.tail.len() {
+            // The file ends where its last block does, as recovery checks the index against.
+            written = self.file.set_len(end);
+        }
+        if let Err(e) = written.and_then(|()| self.file.sync_data()) {
             // Leave no partial block behind for the next append to follow.
             let _ = self.file.set_len(start);
             return Err(e.into());
         }
-        // A committed block is read back from the ledger's in-memory recent blocks, older ones
-        // only on the rare catch-up or history read, so keeping an append-only file's pages
-        // cached buys little; filling ever new page-cache pages is what costs (on a virtual
-        // machine a fresh page can cost several times the copy). Dropped, the same physical
-        // pages serve the next append.
-        release_cached(&self.file, start, framed.len() as u64);
-        self.len = start + framed.len() as u64;
+        if buffered {
+            // Keeping an append-only file's pages cached buys little (see the module docs);
+            // dropped once synced, the same physical pages serve the next append.
+            release_cached(&self.file, start, framed.len() as u64);
+        }
+        let tail_len = (end % DIRECT_ALIGN as u64) as usize;
+        self.tail.clear();
+        self.tail
+            .extend_from_slice(&buf[framed_end - tail_len..framed_end]);
+        if buf.capacity() <= KEEP_BUFFER_BYTES {
+            self.buf = buf;
+        }
+        self.len = end;
         Ok(BlockLoc {
             file: self.number,
-            offset: self.len - block_len as u64,
+            offset: end - block_len as u64,
             len: block_len as u64,
         })
     }
+}
+
+/// Bytes of `value` as a varint.
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Lets the kernel drop the page-cache pages of a range of `file` that has been written and
@@ -309,6 +371,38 @@ mod tests {
             BlockFiles::recover(dir, Some(beyond)),
             Err(LedgerError::Inconsistent(_))
         ));
+    }
+
+    #[test]
+    fn appends_of_any_size_read_back_whole_across_page_boundaries_and_reopens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p.blocks");
+        let block = |i: usize| -> Vec<u8> {
+            let len = (i * 2_741 + 1) % 9_973 + 1;
+            (0..len).map(|j| (i * 31 + j * 7) as u8).collect()
+        };
+        let (mut files, mut app) = BlockFiles::recover(dir.clone(), None).unwrap();
+        let mut locs = Vec::new();
+        for i in 0..60 {
+            if i == 25 || i == 40 {
+                // Reopened at the last block: the next append continues its partial page.
+                drop((files, app));
+                (files, app) = BlockFiles::recover(dir.clone(), locs.last().copied()).unwrap();
+            }
+            let b = block(i);
+            locs.push(
+                app.append(&files, b.len(), |buf| buf.extend_from_slice(&b))
+                    .unwrap(),
+            );
+        }
+        for (i, loc) in locs.iter().enumerate() {
+            assert_eq!(files.read(*loc).unwrap(), block(i), "block {i}");
+        }
+        // No padding is left past the last block.
+        assert_eq!(
+            std::fs::metadata(file_path(&dir, 0)).unwrap().len(),
+            locs.last().unwrap().end()
+        );
     }
 
     #[test]
