@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p fabric-devnet --bench issuance
-//! ISSUE_N=20000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_ROUNDS=2 \
+//! ISSUE_N=40000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_ROUNDS=2 \
 //!     ISSUE_DIR=/big/disk cargo bench -p fabric-devnet --bench issuance
 //! ```
 //!
@@ -17,14 +17,16 @@
 //! followed to its commit status, which the SDK reads from one filtered block stream of the
 //! channel.
 //!
-//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows, and the levels' windows
-//! alternate in mirrored order (10k, 1M, 1M, 10k, ...): this machine's speed changes over
-//! minutes (one ECDSA verification takes from about 50 to 100 µs at different times), and
-//! measuring the levels one after the other compared the machine's moments as much as the
-//! ledger sizes. Each level runs in a process of its own (this bench again, driven over its
-//! stdin and stdout), so the levels' memory, threads and CPU accounting stay apart; a level's
-//! process is idle while another one's window runs. After each window the level's peers are
-//! let catch up with its orderer, so no commit spills into the next window.
+//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows: by default two of 20,000,
+//! about ten seconds each. A window starts with the pipeline filling and ends with the last
+//! partial block waiting out the batch timeout; the longer the window, the smaller the part of
+//! it those are. The levels' windows alternate in mirrored order (10k, 1M, 1M, 10k, ...): this
+//! machine's speed changes over minutes (one ECDSA verification takes from about 50 to 100 µs
+//! at different times), and measuring the levels one after the other compared the machine's
+//! moments as much as the ledger sizes. Each level runs in a process of its own (this bench
+//! again, driven over its stdin and stdout), so the levels' memory, threads and CPU accounting
+//! stay apart; a level's process is idle while another one's window runs. After each window the
+//! level's peers are let catch up with its orderer, so no commit spills into the next window.
 //!
 //! Printed per ledger size, over its windows: committed tx/s, latency p50/p95/p99 (one licence,
 //! endorsement to commit status), the µs one ECDSA verification took on one core just before
@@ -687,7 +689,7 @@ impl Level {
 }
 
 fn main() {
-    let count: usize = env_or("ISSUE_N", 20_000);
+    let count: usize = env_or("ISSUE_N", 40_000);
     let submitters: usize = env_or("ISSUE_SUBMITTERS", 1024);
     let block_size: usize = env_or("PREPOP_BLOCK", 2_000);
     let rounds: usize = env_or("ISSUE_ROUNDS", 2usize).max(1);
@@ -729,13 +731,14 @@ fn main() {
         // that would fill the disk rather than fail half-way (and starve everything else).
         // The cost is the growth of the devnet's data over an import (not its average: the
         // fixed files dominate a small ledger); about 23 KB measured up to 1,000,000
-        // licences, 40 KB assumed before anything was measured.
-        let need = (per_licence * want as u64) * 5 / 4;
+        // licences, 40 KB assumed before anything was measured. The windows' licences come on
+        // top.
+        let need = (per_licence * (want + count) as u64) * 5 / 4;
         if let Some(free) = free_bytes(dir.path()) {
             if need > free {
                 println!(
-                    "{target:>12} skipped: importing {want} licences needs about {:.1} GB \
-                     ({:.0} KB of devnet data per licence), {:.1} GB free",
+                    "{target:>12} skipped: importing {want} licences and issuing {count} \
+                     needs about {:.1} GB ({:.0} KB of devnet data per licence), {:.1} GB free",
                     need as f64 / 1e9,
                     per_licence as f64 / 1e3,
                     free as f64 / 1e9
