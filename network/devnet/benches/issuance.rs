@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p fabric-devnet --bench issuance
-//! ISSUE_N=40000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_ROUNDS=2 \
+//! ISSUE_N=80000 ISSUE_SUBMITTERS=1024 ISSUE_LEVELS=10000,1000000 ISSUE_ROUNDS=4 \
 //!     ISSUE_DIR=/big/disk cargo bench -p fabric-devnet --bench issuance
 //! ```
 //!
@@ -17,13 +17,14 @@
 //! followed to its commit status, which the SDK reads from one filtered block stream of the
 //! channel.
 //!
-//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows: by default two of 20,000,
+//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows: by default four of 20,000,
 //! about ten seconds each. A window starts with the pipeline filling and ends with the last
 //! partial block waiting out the batch timeout; the longer the window, the smaller the part of
-//! it those are. The levels' windows alternate in mirrored order (10k, 1M, 1M, 10k, ...): this
-//! machine's speed changes over minutes (one ECDSA verification takes from about 50 to 100 µs
-//! at different times), and measuring the levels one after the other compared the machine's
-//! moments as much as the ledger sizes. Each level runs in a process of its own (this bench
+//! it those are. The levels' windows alternate in mirrored order (10k, 1M, 1M, 10k, 10k, 1M,
+//! ...): this machine's speed changes over minutes (one ECDSA verification takes from about 50
+//! to 100 µs at different times), and measuring the levels one after the other compared the
+//! machine's moments as much as the ledger sizes; with two rounds only, one slow spell over
+//! the middle windows still fell on one level alone. Each level runs in a process of its own (this bench
 //! again, driven over its stdin and stdout), so the levels' memory, threads and CPU accounting
 //! stay apart; a level's process is idle while another one's window runs. After each window the
 //! level's peers are let catch up with its orderer, so no commit spills into the next window.
@@ -689,10 +690,10 @@ impl Level {
 }
 
 fn main() {
-    let count: usize = env_or("ISSUE_N", 40_000);
+    let count: usize = env_or("ISSUE_N", 80_000);
     let submitters: usize = env_or("ISSUE_SUBMITTERS", 1024);
     let block_size: usize = env_or("PREPOP_BLOCK", 2_000);
-    let rounds: usize = env_or("ISSUE_ROUNDS", 2usize).max(1);
+    let rounds: usize = env_or("ISSUE_ROUNDS", 4usize).max(1);
     let warm = submitters.min(256);
     if let Ok(target) = std::env::var("ISSUE_LEVEL_PROCESS") {
         let dir = std::env::var("ISSUE_LEVEL_DIR").expect("ISSUE_LEVEL_DIR");
@@ -789,8 +790,17 @@ fn main() {
         };
         for i in order {
             let level = &mut levels[i];
-            level.verify_micros.push(ecdsa_verify_micros());
+            let verify = ecdsa_verify_micros();
+            level.verify_micros.push(verify);
             let f = level.run(&format!("G{round}R"), n, submitters);
+            // Each window on its own, as it ends: where the levels' figures part, these show
+            // whether a level costs more or the machine was slower during its windows.
+            eprintln!(
+                "window {round} at {}: {:.0} tx/s, {:.3} ms CPU per tx, verify {verify:.1} µs",
+                level.on_ledger,
+                f.committed as f64 / f.elapsed.as_secs_f64(),
+                f.cpu.as_secs_f64() * 1e3 / f.committed.max(1) as f64,
+            );
             level.windows.push(f);
         }
     }

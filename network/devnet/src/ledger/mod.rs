@@ -7,9 +7,9 @@
 //!
 //! [`Ledger::commit`] makes a block durable in two steps, in this order:
 //!
-//! 1. the block bytes are appended to the current block file and `fdatasync`ed (then the kernel
-//!    is told it may drop their page-cache pages: they are clean, so nothing is lost, and recent
-//!    blocks are read from memory anyway);
+//! 1. the block bytes are appended to the current block file and `fdatasync`ed (written around
+//!    the page cache where the file system allows direct I/O, else dropped from it once clean:
+//!    recent blocks are read from memory anyway; see `blockfile`);
 //! 2. **one** redb write transaction holds, together: the block's index entry (number → file,
 //!    offset, length), the state / private updates and history entries of its valid transactions,
 //!    its txid index and private-hash entries (in the recent-entry log, see below), and the
@@ -764,7 +764,7 @@ struct Inner {
     height_tx: watch::Sender<u64>,
     events: broadcast::Sender<Arc<CommitEvent>>,
     /// The latest committed blocks, as committed: Deliver streams and event readers follow the
-    /// tip, and their pages already left the page cache (see the module docs).
+    /// tip, and their bytes are not in the page cache (see the module docs).
     recent_blocks: Mutex<RecentBlocks>,
 }
 
