@@ -253,22 +253,33 @@ impl Appender {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.reserve(DIRECT_ALIGN + self.tail.len() + framed_len + DIRECT_ALIGN);
-        let pad = buf.as_ptr().align_offset(DIRECT_ALIGN);
+        let mut pad = buf.as_ptr().align_offset(DIRECT_ALIGN);
         buf.resize(pad, 0);
         buf.extend_from_slice(&self.tail);
-        let framed_at = buf.len();
+        let mut framed_at = buf.len();
         put_varint(&mut buf, block_len as u64);
         encode(&mut buf);
-        let framed_end = buf.len();
+        let mut framed_end = buf.len();
         buf.resize(pad + (framed_end - pad).next_multiple_of(DIRECT_ALIGN), 0);
+        if buf[pad..].as_ptr().align_offset(DIRECT_ALIGN) != 0 {
+            // `encode` wrote more than `block_len` and the buffer moved: align it again.
+            let mut moved = Vec::<u8>::with_capacity(buf.len() - pad + DIRECT_ALIGN);
+            let new_pad = moved.as_ptr().align_offset(DIRECT_ALIGN);
+            moved.resize(new_pad, 0);
+            moved.extend_from_slice(&buf[pad..]);
+            (framed_at, framed_end) = (framed_at - pad + new_pad, framed_end - pad + new_pad);
+            (buf, pad) = (moved, new_pad);
+        }
         let framed = framed_at..framed_end;
-        let mut buffered = !(self.direct && buf[pad..].as_ptr().align_offset(DIRECT_ALIGN) == 0);
+        let mut buffered = !self.direct;
         let mut written = Ok(());
         if !buffered {
             let page_start = start - self.tail.len() as u64;
             match self.file.write_all_at(&buf[pad..], page_start) {
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                    // The file system took the open but not the write: buffered from now on.
+                    // The file system took the open but not the write: buffered from now on,
+                    // through the same handle with direct I/O turned off.
+                    buffered_from_now_on(&self.file)?;
                     self.direct = false;
                     buffered = true;
                 }
@@ -306,6 +317,19 @@ impl Appender {
             len: block_len as u64,
         })
     }
+}
+
+/// Turns direct I/O off for `file`, so unaligned writes through it are taken.
+fn buffered_from_now_on(file: &File) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+        let flags = fcntl_getfl(file)?;
+        fcntl_setfl(file, flags - OFlags::DIRECT)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+    Ok(())
 }
 
 /// Bytes of `value` as a varint.
@@ -403,6 +427,42 @@ mod tests {
             std::fs::metadata(file_path(&dir, 0)).unwrap().len(),
             locs.last().unwrap().end()
         );
+    }
+
+    #[test]
+    fn an_encoder_that_writes_more_than_announced_still_lands_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("m.blocks");
+        let (files, mut app) = BlockFiles::recover(dir, None).unwrap();
+        app.append(&files, 10, |b| b.extend_from_slice(&[7u8; 10]))
+            .unwrap();
+        let big = vec![9u8; 100_000];
+        let loc = app
+            .append(&files, 100_000, |b| b.extend_from_slice(&big))
+            .unwrap();
+        assert_eq!(files.read(loc).unwrap(), big);
+        // Announced 4 bytes, wrote three pages more: the buffer grows (and moves) under the
+        // encoder, and what was written still reaches the file whole.
+        let odd = app
+            .append(&files, 4, |b| {
+                b.extend_from_slice(b"abcd");
+                b.extend_from_slice(&vec![1u8; 3 * DIRECT_ALIGN]);
+            })
+            .unwrap();
+        // The location is counted back from the end by the announced length.
+        assert_eq!(files.read(odd).unwrap(), vec![1u8; 4]);
+        assert_eq!(odd.end(), app.len);
+        assert_eq!(files.read(loc).unwrap(), big);
+    }
+
+    #[test]
+    fn a_handle_with_direct_io_turned_off_takes_unaligned_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("d");
+        let (file, _direct) = open_append(&path, true).unwrap();
+        buffered_from_now_on(&file).unwrap();
+        file.write_all_at(b"not a page", 3).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"\0\0\0not a page");
     }
 
     #[test]
