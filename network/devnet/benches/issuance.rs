@@ -17,17 +17,17 @@
 //! followed to its commit status, which the SDK reads from one filtered block stream of the
 //! channel.
 //!
-//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows: by default four of 20,000,
-//! about ten seconds each. A window starts with the pipeline filling and ends with the last
-//! partial block waiting out the batch timeout; the longer the window, the smaller the part of
-//! it those are. The levels' windows alternate in mirrored order (10k, 1M, 1M, 10k, 10k, 1M,
-//! ...): this machine's speed changes over minutes (one ECDSA verification takes from about 50
-//! to 100 µs at different times), and measuring the levels one after the other compared the
-//! machine's moments as much as the ledger sizes; with two rounds only, one slow spell over
-//! the middle windows still fell on one level alone. Each level runs in a process of its own (this bench
-//! again, driven over its stdin and stdout), so the levels' memory, threads and CPU accounting
-//! stay apart; a level's process is idle while another one's window runs. After each window the
-//! level's peers are let catch up with its orderer, so no commit spills into the next window.
+//! Each level issues `ISSUE_N` licences in `ISSUE_ROUNDS` windows: by default four of 20,000, about
+//! ten seconds each. A window starts with the pipeline filling and ends with the last partial block
+//! waiting out the batch timeout; the longer the window, the smaller the part of it those are. The
+//! levels' windows alternate in mirrored order (10k, 1M, 1M, 10k, 10k, 1M, ...): this machine's
+//! speed changes over minutes (one ECDSA verification takes from about 50 to 100 µs at different
+//! times), and measuring the levels one after the other compared the machine's moments as much as
+//! the ledger sizes; with two rounds only, one slow spell over the middle windows still fell on one
+//! level alone. Each level runs in a process of its own (this bench again, driven over its stdin
+//! and stdout), so the levels' memory, threads and CPU accounting stay apart; a level's process is
+//! idle while another one's window runs. After each window the level's peers are let catch up with
+//! its orderer, so no commit spills into the next window.
 //!
 //! Printed per ledger size, over its windows: committed tx/s, latency p50/p95/p99 (one licence,
 //! endorsement to commit status), the µs one ECDSA verification took on one core just before
@@ -35,8 +35,9 @@
 //! user+system CPU over the windows divided by the committed transactions), bytes written to
 //! storage per transaction (`/proc/self/io`), CPU by thread, how long the level's threads
 //! were runnable but waiting for a core (other processes on the machine), and each level's
-//! tx/s against the first one's. A level whose import would not fit in the free disk space (the
-//! devnet data's growth per licence so far, about 23 KB) is skipped with a note.
+//! tx/s against the first one's; each window's tx/s, CPU per transaction and verification time
+//! go to stderr as it ends. A level whose import and windows would not fit in the free disk
+//! space (the devnet data's growth per licence so far, about 23 KB) is skipped with a note.
 //! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's
 //! cores, so the CPU figure is the whole network's cost per licence.
 //!

@@ -2,15 +2,15 @@
 //! and the `AtomicBroadcast` gRPC service (mirrors Fabric's `orderer/common`: `blockcutter`,
 //! `multichannel.BlockWriter`, `broadcast`, `msgprocessor`, and `common/deliver`).
 //!
-//! One [`Chain`] per channel holds the channel's [`BlockCutter`]: Broadcast cuts batches by size
-//! as it orders each envelope, and the chain's thread cuts by the batch timeout, assembles each
-//! block (number, previous hash, data hash), fills `LAST_CONFIG` and the `SIGNATURES` metadata
-//! signed by the orderer identity, writes it durably to the orderer's block store (a [`Ledger`]
-//! per channel), then hands it to every registered [`BlockSink`] (the joined peers' channels). Each sink has its own delivery thread
-//! that commits blocks in order, so peers commit in parallel and the orderer cuts the next block
-//! meanwhile. A sink that is behind (a restart after a crash between the orderer's write and a
-//! peer's commit, or a failed commit) is first caught up from the block store, so every peer sees
-//! every block exactly once and in order.
+//! One [`Chain`] per channel holds the channel's [`BlockCutter`]: Broadcast cuts batches by size as
+//! it orders each envelope, and the chain's thread cuts by the batch timeout, assembles each block
+//! (number, previous hash, data hash), fills `LAST_CONFIG` and the `SIGNATURES` metadata signed by
+//! the orderer identity, writes it durably to the orderer's block store (a [`Ledger`] per channel),
+//! then hands it to every registered [`BlockSink`] (the joined peers' channels). Each sink has its
+//! own delivery thread that commits blocks in order, so peers commit in parallel and the orderer
+//! cuts the next block meanwhile. A sink that is behind (a restart after a crash between the
+//! orderer's write and a peer's commit, or a failed commit) is first caught up from the block
+//! store, so every peer sees every block exactly once and in order.
 
 pub mod blockcutter;
 mod broadcast;
