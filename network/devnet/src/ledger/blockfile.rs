@@ -108,6 +108,11 @@ pub(crate) struct Appender {
 /// Page size of direct writes: their offset, length and memory address are multiples of it.
 const DIRECT_ALIGN: usize = 4096;
 
+/// Whether `e` is `EINVAL`, what a file system answers to direct I/O it cannot do.
+fn refused(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+}
+
 /// Opens a block file for appends, for direct I/O where the file system supports it (`true`).
 fn open_append(path: &Path, truncate: bool) -> io::Result<(File, bool)> {
     let open = |direct: bool| {
@@ -121,10 +126,10 @@ fn open_append(path: &Path, truncate: bool) -> io::Result<(File, bool)> {
         o.open(path)
     };
     if cfg!(target_os = "linux") {
-        // tmpfs and some other file systems refuse O_DIRECT with EINVAL.
+        // tmpfs and some other file systems refuse O_DIRECT.
         match open(true) {
             Ok(f) => return Ok((f, true)),
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+            Err(e) if refused(&e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -234,7 +239,7 @@ impl Appender {
         block_len: usize,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> Result<BlockLoc, LedgerError> {
-        let framed_len = varint_len(block_len as u64) + block_len;
+        let framed_len = prost::encoding::encoded_len_varint(block_len as u64) + block_len;
         if self.len > 0 && self.len + framed_len as u64 > self.max_file_bytes {
             let number = self.number + 1;
             let (file, direct) = open_append(&file_path(&files.dir, number), true)?;
@@ -276,7 +281,7 @@ impl Appender {
         if !buffered {
             let page_start = start - self.tail.len() as u64;
             match self.file.write_all_at(&buf[pad..], page_start) {
-                Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                Err(e) if refused(&e) => {
                     // The file system took the open but not the write: buffered from now on,
                     // through the same handle with direct I/O turned off.
                     buffered_from_now_on(&self.file)?;
@@ -289,8 +294,9 @@ impl Appender {
         let end = start + framed.len() as u64;
         if buffered {
             written = self.file.write_all_at(&buf[framed.clone()], start);
-        } else if written.is_ok() && buf.len() - pad > (end - start) as usize + self.tail.len() {
-            // The file ends where its last block does, as recovery checks the index against.
+        } else if written.is_ok() && !end.is_multiple_of(DIRECT_ALIGN as u64) {
+            // The last page's zeros go: the file ends where its last block does, as recovery
+            // checks the index against.
             written = self.file.set_len(end);
         }
         if let Err(e) = written.and_then(|()| self.file.sync_data()) {
@@ -330,11 +336,6 @@ fn buffered_from_now_on(file: &File) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     let _ = file;
     Ok(())
-}
-
-/// Bytes of `value` as a varint.
-fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Lets the kernel drop the page-cache pages of a range of `file` that has been written and

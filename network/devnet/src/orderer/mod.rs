@@ -127,8 +127,6 @@ enum ChainMsg {
 struct ChainInput {
     cutter: BlockCutter,
     tx: std_mpsc::Sender<ChainMsg>,
-    /// The pending batch's deadline the chain thread has been told of.
-    armed: Option<Instant>,
 }
 
 impl ChainInput {
@@ -136,16 +134,12 @@ impl ChainInput {
         self.tx.send(msg).map_err(|_| OrdererError::Halted)
     }
 
-    /// Tells the chain thread of a pending batch's deadline it has not been told of yet.
-    fn arm(&mut self) -> Result<(), OrdererError> {
-        let deadline = self.cutter.deadline();
-        if deadline != self.armed {
-            self.armed = deadline;
-            if let Some(d) = deadline {
-                self.send(ChainMsg::Arm(d))?;
-            }
+    /// Tells the chain thread the deadline of a batch the last envelope started.
+    fn arm(&self) -> Result<(), OrdererError> {
+        match self.cutter.deadline() {
+            Some(d) if self.cutter.pending_len() == 1 => self.send(ChainMsg::Arm(d)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -441,7 +435,6 @@ fn cut_if_due(input: &Mutex<Option<ChainInput>>) -> Option<Instant> {
     match input.cutter.deadline() {
         Some(d) if d <= Instant::now() => {
             let batch = input.cutter.cut();
-            input.armed = None;
             let _ = input.send(ChainMsg::Write(batch));
             None
         }
@@ -528,7 +521,6 @@ impl Orderer {
         let input: SharedInput = Arc::new(Mutex::new(Some(ChainInput {
             cutter: BlockCutter::new(bundle.batch),
             tx,
-            armed: None,
         })));
         let name = channel.clone();
         let thread_input = Arc::clone(&input);
