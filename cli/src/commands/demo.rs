@@ -413,6 +413,15 @@ async fn play(story: &mut Story, running: &devnet::Running) -> Result<(), CliErr
         json!({"grant_id": grant2.id().as_str(), "refused": "WRONG_CODE", "attempts_left": attempts_left, "tx_id": refused.transaction_id()}),
     );
 
+    // The refusal was committed on the clerk's peer; Public Security's peer endorses the
+    // withdrawal too and must have read the same grant.
+    until("the refused attempt on Public Security's peer", || async {
+        issuer
+            .grant(&grant2.id())
+            .await
+            .is_ok_and(|g| g.failed_attempts > 0)
+    })
+    .await?;
     // The holder withdraws that grant; it cannot be used any more.
     let withdrawal = holder::withdrawal(CHANNEL, grant2.id(), &holder_key)
         .map_err(|e| CliError::new(Class::Internal, e.to_string()))?;
