@@ -24,12 +24,17 @@ use std::sync::{Arc, RwLock};
 use super::recent::Kind;
 
 /// Bits per key at a Bloom filter's capacity, and probes per key: about 0.1% false "maybe" per
-/// filter. A table's filters add up (a million keys take seven), and each false "maybe" costs
-/// B-tree descents, so a few more bits per key pay.
+/// filter. A table's filters add up (a million keys added one by one take four; a ledger opened
+/// on them, one), and each false "maybe" costs B-tree descents, so a few more bits per key pay.
 const BITS_PER_KEY: usize = 16;
 const PROBES: u32 = 8;
-/// Keys the first Bloom filter of a table holds; each further one holds twice the previous.
+/// Keys the first Bloom filter of a table holds; each further one holds [`GROWTH`] times the
+/// previous.
 const FIRST_CAPACITY: usize = 1 << 14;
+/// How much bigger each further Bloom filter is: a lookup of an absent key probes every filter
+/// of the table (a cache miss each), so they should be few; a factor of four keeps a table of a
+/// few million keys at five or fewer, and at most three quarters of the last one unused.
+const GROWTH: usize = 4;
 
 /// One cache line of a Bloom filter: all the bits of one key are in one line, so a lookup in a
 /// filter far bigger than the CPU caches misses them once, not once per probe.
@@ -108,11 +113,11 @@ impl KeyFilter {
             last.insert(hash);
             return;
         }
-        // Full: a new filter of twice the capacity takes this key and the next ones.
+        // Full: a bigger filter takes this key and the next ones.
         let mut blooms = self.blooms.write().expect("filter lock");
         let last = blooms.last().expect("at least one bloom");
         if last.count.load(Ordering::Relaxed) >= last.capacity {
-            let next = Bloom::new(last.capacity * 2);
+            let next = Bloom::new(last.capacity * GROWTH);
             blooms.push(Arc::new(next));
         }
         let last = blooms.last().expect("at least one bloom");
@@ -123,6 +128,28 @@ impl KeyFilter {
     fn may_contain(&self, hash: u64) -> bool {
         let blooms = self.blooms.read().expect("filter lock");
         blooms.iter().any(|b| b.may_contain(hash))
+    }
+
+    /// Makes the next `keys` inserts go to one Bloom filter: the last one if it is empty (it is
+    /// then replaced by one that big) or has room, else a new one.
+    fn reserve(&self, keys: usize) {
+        let mut blooms = self.blooms.write().expect("filter lock");
+        let last = blooms.last().expect("at least one bloom");
+        let used = last.count.load(Ordering::Relaxed);
+        if last.capacity.saturating_sub(used) >= keys {
+            return;
+        }
+        let bloom = Arc::new(Bloom::new(keys.max(FIRST_CAPACITY)));
+        if used == 0 {
+            *blooms.last_mut().expect("at least one bloom") = bloom;
+        } else {
+            blooms.push(bloom);
+        }
+    }
+
+    #[cfg(test)]
+    fn bloom_count(&self) -> usize {
+        self.blooms.read().expect("filter lock").len()
     }
 }
 
@@ -165,6 +192,18 @@ impl Filters {
     /// Adds a key the table of `kind` holds (or is about to).
     pub(crate) fn insert(&self, kind: Kind, key: &[u8]) {
         self.filter(kind).insert(self.hash(key));
+    }
+
+    /// Makes room for `keys` more keys of `kind` in one Bloom filter, so a table's keys added by
+    /// a scan take one filter rather than a chain of growing ones.
+    pub(crate) fn reserve(&self, kind: Kind, keys: usize) {
+        self.filter(kind).reserve(keys);
+    }
+
+    /// Number of Bloom filters a lookup of an absent key of `kind` probes.
+    #[cfg(test)]
+    pub(crate) fn bloom_count(&self, kind: Kind) -> usize {
+        self.filter(kind).bloom_count()
     }
 
     /// Adds a key the run of `kind` that starts at block `run` holds (or is about to).
@@ -244,8 +283,36 @@ mod tests {
         let false_maybes = (n..n + 100_000)
             .filter(|i| f.may_contain(Kind::Txid, &key(*i)))
             .count();
-        // Each of the three Bloom filters is at about 0.1% when full.
-        assert!(false_maybes < 600, "{false_maybes} false maybes in 100,000");
+        // Each of the two Bloom filters is at about 0.1% when full.
+        assert!(false_maybes < 400, "{false_maybes} false maybes in 100,000");
+        assert_eq!(f.bloom_count(Kind::Txid), 2);
+    }
+
+    #[test]
+    fn reserved_room_takes_the_keys_in_one_bloom_filter_and_misses_none() {
+        let f = Filters::new();
+        let n = FIRST_CAPACITY as u32 * 20;
+        f.reserve(Kind::Txid, n as usize);
+        for i in 0..n {
+            f.insert(Kind::Txid, &key(i));
+        }
+        f.set_ready();
+        assert_eq!(f.bloom_count(Kind::Txid), 1);
+        assert!((0..n).all(|i| f.may_contain(Kind::Txid, &key(i))));
+        // Room already there is kept; more room after keys are in adds a filter, the keys stay.
+        f.reserve(Kind::Txid, 0);
+        assert_eq!(f.bloom_count(Kind::Txid), 1);
+        f.reserve(Kind::Txid, FIRST_CAPACITY);
+        assert_eq!(f.bloom_count(Kind::Txid), 2);
+        for i in n..n + 1000 {
+            f.insert(Kind::Txid, &key(i));
+        }
+        assert!((0..n + 1000).all(|i| f.may_contain(Kind::Txid, &key(i))));
+        assert_eq!(f.bloom_count(Kind::Txid), 2);
+        let false_maybes = (n + 1000..n + 101_000)
+            .filter(|i| f.may_contain(Kind::Txid, &key(*i)))
+            .count();
+        assert!(false_maybes < 400, "{false_maybes} false maybes in 100,000");
     }
 
     #[test]

@@ -860,17 +860,19 @@ fn scan_into_filters(
     Ok(())
 }
 
-/// Keys in the txid and private-hash tables, their runs included.
-fn hashed_key_count(rtx: &redb::ReadTransaction) -> Result<u64, LedgerError> {
-    let mut keys = rtx.open_table(TXIDS)?.len()? + rtx.open_table(PVT_HASH)?.len()?;
+/// Keys in the txid and in the private-hash tables, their runs included.
+fn hashed_key_counts(rtx: &redb::ReadTransaction) -> Result<[(Kind, u64); 2], LedgerError> {
+    let mut txids = rtx.open_table(TXIDS)?.len()?;
+    let mut hashes = rtx.open_table(PVT_HASH)?.len()?;
     for run in stored_runs(rtx)? {
-        for kind in [Kind::Txid, Kind::PvtHash] {
-            if let Some(t) = open_run(rtx, kind, run)? {
-                keys += t.len()?;
-            }
+        if let Some(t) = open_run(rtx, Kind::Txid, run)? {
+            txids += t.len()?;
+        }
+        if let Some(t) = open_run(rtx, Kind::PvtHash, run)? {
+            hashes += t.len()?;
         }
     }
-    Ok(keys)
+    Ok([(Kind::Txid, txids), (Kind::PvtHash, hashes)])
 }
 
 /// Fills the filters of a ledger being opened: at once if its tables are small, else on a
@@ -881,7 +883,16 @@ fn start_filter_scan(
     stop: &Arc<AtomicBool>,
     inline_max: u64,
 ) -> Result<Option<std::thread::JoinHandle<()>>, LedgerError> {
-    let keys = hashed_key_count(&db.begin_read()?)?;
+    let counts = hashed_key_counts(&db.begin_read()?)?;
+    for (kind, keys) in counts {
+        // Room for the keys there and as many again, so the scan fills one Bloom filter and
+        // the ledger can double before lookups probe a second.
+        filters.reserve(
+            kind,
+            usize::try_from(keys.saturating_mul(2)).unwrap_or(usize::MAX),
+        );
+    }
+    let keys: u64 = counts.iter().map(|(_, n)| n).sum();
     if keys <= inline_max {
         scan_into_filters(db, filters, stop)?;
         return Ok(None);
@@ -1960,14 +1971,19 @@ mod tests {
     #[test]
     fn a_background_scan_puts_every_key_of_the_tables_in_the_filters() {
         let tmp = tempfile::tempdir().unwrap();
-        let db = tables_with_keys(&tmp.path().join("l.redb"), 10_000);
+        // More keys than a first Bloom filter holds unless the scan makes room for them.
+        let n = 40_000;
+        let db = tables_with_keys(&tmp.path().join("l.redb"), n);
         let filters = Arc::new(Filters::new());
         let stop = Arc::new(AtomicBool::new(false));
         let scan = start_filter_scan(&db, &filters, &stop, 0).unwrap();
         scan.expect("a scan on a thread").join().unwrap();
         assert!(filters.is_ready());
-        assert!((0..10_000).all(|i| filters.may_contain(Kind::Txid, format!("tx{i}").as_bytes())));
-        assert!((0..10_000).all(|i| filters.may_contain(Kind::PvtHash, format!("h{i}").as_bytes())));
+        assert!((0..n).all(|i| filters.may_contain(Kind::Txid, format!("tx{i}").as_bytes())));
+        assert!((0..n).all(|i| filters.may_contain(Kind::PvtHash, format!("h{i}").as_bytes())));
+        // One filter per kind: a lookup of an absent key probes one cache line, not a chain.
+        assert_eq!(filters.bloom_count(Kind::Txid), 1);
+        assert_eq!(filters.bloom_count(Kind::PvtHash), 1);
         let absent = (0..10_000)
             .filter(|i| filters.may_contain(Kind::Txid, format!("other{i}").as_bytes()))
             .count();
