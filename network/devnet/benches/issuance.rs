@@ -33,10 +33,11 @@
 //! endorsement to commit status), the µs one ECDSA verification took on one core just before
 //! each window (averaged: the machine's speed then), CPU per transaction (the level's process's
 //! user+system CPU over the windows divided by the committed transactions), bytes written to
-//! storage per transaction (`/proc/self/io`), CPU by thread, how long the level's threads
-//! were runnable but waiting for a core (other processes on the machine), and each level's
-//! tx/s against the first one's; each window's tx/s, CPU per transaction and verification time
-//! go to stderr as it ends. A level whose import and windows would not fit in the free disk
+//! storage per transaction (`/proc/self/io`), the level process's resident memory (`VmRSS`, the
+//! largest at a window's end: every peer's, the orderer's and the chaincode's caches, the client's
+//! licences in flight), CPU by thread, how long the level's threads were runnable but waiting for
+//! a core (other processes on the machine), and each level's tx/s against the first one's; each
+//! window's tx/s, CPU per transaction and verification time go to stderr as it ends. A level whose import and windows would not fit in the free disk
 //! space (the devnet data's growth per licence so far, about 23 KB) is skipped with a note.
 //! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's
 //! cores, so the CPU figure is the whole network's cost per licence.
@@ -405,6 +406,16 @@ fn thread_shares(
     v
 }
 
+/// This process's resident memory now, in bytes (`/proc/self/status`, `VmRSS`).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// Bytes free on the file system holding `dir` (`df`), if it can be read.
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     let out = std::process::Command::new("df")
@@ -428,6 +439,8 @@ struct RunFigures {
     elapsed: Duration,
     cpu: Duration,
     disk_written: u64,
+    /// The level process's resident memory at the window's end (over windows: the largest).
+    resident: u64,
     latencies: Vec<Duration>,
 }
 
@@ -480,6 +493,7 @@ async fn issue_load(net: &LicenceNet, tag: &str, count: usize, submitters: usize
         elapsed,
         cpu,
         disk_written,
+        resident: resident_bytes(),
         latencies,
     }
 }
@@ -507,6 +521,7 @@ fn merge(runs: Vec<RunFigures>) -> RunFigures {
         elapsed,
         cpu: runs.iter().map(|r| r.cpu).sum(),
         disk_written: runs.iter().map(|r| r.disk_written).sum(),
+        resident: runs.iter().map(|r| r.resident).max().unwrap_or(0),
         latencies,
     }
 }
@@ -525,12 +540,13 @@ impl RunFigures {
             .map(|l| l.as_micros().to_string())
             .collect();
         format!(
-            "{} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {}",
             self.committed,
             self.failed,
             self.elapsed.as_nanos(),
             self.cpu.as_nanos(),
             self.disk_written,
+            self.resident,
             self.runqueue_wait.as_nanos(),
             if threads.is_empty() {
                 "-".into()
@@ -548,7 +564,8 @@ impl RunFigures {
     /// Reads [`RunFigures::to_line`] back.
     fn from_line(line: &str) -> Option<RunFigures> {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let [committed, failed, elapsed, cpu, disk, wait, threads, latencies] = f[..] else {
+        let [committed, failed, elapsed, cpu, disk, resident, wait, threads, latencies] = f[..]
+        else {
             return None;
         };
         let nanos = |v: &str| v.parse::<u64>().ok().map(Duration::from_nanos);
@@ -558,6 +575,7 @@ impl RunFigures {
             elapsed: nanos(elapsed)?,
             cpu: nanos(cpu)?,
             disk_written: disk.parse().ok()?,
+            resident: resident.parse().ok()?,
             runqueue_wait: nanos(wait)?,
             threads: threads
                 .split(';')
@@ -806,7 +824,7 @@ fn main() {
         }
     }
     println!(
-        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11} {:>8} {:>10}",
+        "{:>12} {:>10} {:>9} {:>10} {:>9} {:>9} {:>9} {:>12} {:>11} {:>8} {:>10} {:>8}",
         "on ledger",
         "prepop s",
         "tx/s",
@@ -817,7 +835,8 @@ fn main() {
         "CPU ms/tx",
         "disk KB/tx",
         "failed",
-        "verify µs"
+        "verify µs",
+        "RSS MiB"
     );
     let mut first_rate: Option<f64> = None;
     for level in &mut levels {
@@ -826,7 +845,7 @@ fn main() {
         let cpu_per_tx = f.cpu.as_secs_f64() * 1000.0 / f.committed.max(1) as f64;
         let verify = level.verify_micros.iter().sum::<f64>() / level.verify_micros.len() as f64;
         println!(
-            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>11.1} {:>8} {:>10.1}",
+            "{:>12} {:>10.1} {:>9.0} {:>10} {:>9.1} {:>9.1} {:>9.1} {:>12.3} {:>11.1} {:>8} {:>10.1} {:>8.0}",
             level.on_ledger,
             level.prepop,
             rate,
@@ -837,7 +856,8 @@ fn main() {
             cpu_per_tx,
             f.disk_written as f64 / 1e3 / f.committed.max(1) as f64,
             f.failed,
-            verify
+            verify,
+            f.resident as f64 / (1024.0 * 1024.0)
         );
         let shares: Vec<String> = f
             .threads
