@@ -758,8 +758,10 @@ struct Inner {
     filters: Arc<Filters>,
     /// The scan filling `filters` with the keys on the ledger when it was opened, if running.
     scan: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Tells the scan to stop (the ledger is closing).
+    /// Tells the scan and the log warm-up to stop (the ledger is closing).
     scan_stop: Arc<AtomicBool>,
+    /// The read of a merging generation's log rows ahead of their deletion, if running.
+    warm: Mutex<Option<std::thread::JoinHandle<()>>>,
     channel: String,
     tip: Mutex<Tip>,
     /// The oldest generation of recent entries a new snapshot may need, and the runs it looks
@@ -813,10 +815,13 @@ pub struct Ledger {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The scan reads the database: it must end before the database closes.
+        // The scan and the warm-up read the database: they must end before it closes.
         self.scan_stop.store(true, Ordering::Relaxed);
         if let Some(scan) = self.scan.lock().expect("scan lock").take() {
             let _ = scan.join();
+        }
+        if let Some(warm) = self.warm.lock().expect("warm lock").take() {
+            let _ = warm.join();
         }
     }
 }
@@ -1030,6 +1035,7 @@ impl Ledger {
                 filters,
                 scan: Mutex::new(scan),
                 scan_stop,
+                warm: Mutex::new(None),
                 channel: channel.to_string(),
                 head: Mutex::new((Arc::clone(&live), runs.clone().into())),
                 tip: Mutex::new(Tip {
@@ -1162,6 +1168,45 @@ impl Ledger {
         result
     }
 
+    /// Reads the log rows of blocks below `below` on a thread of its own, so their pages are in
+    /// memory when the merge that began deletes them. Deleting rows reads each leaf, and those
+    /// were written a generation ago: they have left redb's cache and, released once synced, the
+    /// kernel's too, so the commit finishing the merge would otherwise wait on thousands of reads
+    /// from disk (hundreds of MB at a million licences).
+    fn warm_log(&self, below: u64) {
+        let mut warm = self.inner.warm.lock().expect("warm lock");
+        if warm.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        if let Some(done) = warm.take() {
+            let _ = done.join();
+        }
+        let (db, stop) = (
+            Arc::clone(&self.inner.db),
+            Arc::clone(&self.inner.scan_stop),
+        );
+        let read = move || -> Result<(), LedgerError> {
+            let rtx = db.begin_read()?;
+            let log = rtx.open_table(RECENT_LOG)?;
+            for (i, row) in log.range(..(below, 0))?.enumerate() {
+                if i % 1024 == 0 && stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                row?;
+            }
+            Ok(())
+        };
+        // Only a cost saved: a warm-up that cannot run leaves the deletion to read the rows.
+        *warm = std::thread::Builder::new()
+            .name("ledger-log-warm".into())
+            .spawn(move || {
+                if let Err(e) = read() {
+                    tracing::debug!("reading the merging generation's log ahead: {e}");
+                }
+            })
+            .ok();
+    }
+
     fn write_index(
         &self,
         number: u64,
@@ -1289,6 +1334,9 @@ impl Ledger {
             drop((txids, hashes));
             // A slice of the merging generation, in key order, appended to its run.
             let slice = recent.next_slice(logged.len());
+            if let Some(slice) = slice.as_ref().filter(|s| s.starts) {
+                self.warm_log(slice.log_below);
+            }
             if let Some(slice) = &slice {
                 let mut entry = Vec::new();
                 // The slice is in (kind, key) order: txids first, then private hashes.

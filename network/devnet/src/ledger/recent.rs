@@ -241,6 +241,11 @@ pub(crate) struct MergeSlice<'a> {
     pub(crate) entries: &'a [RunEntry],
     /// The log rows of blocks below this number go, or none when the merge is not finished.
     pub(crate) delete_log_below: Option<u64>,
+    /// The first slice of its generation: the log rows below [`MergeSlice::log_below`] will be
+    /// deleted when the last one commits.
+    pub(crate) starts: bool,
+    /// The first block whose log rows stay when the merge finishes.
+    pub(crate) log_below: u64,
     to: usize,
 }
 
@@ -292,6 +297,8 @@ impl Recent {
             run: m.generation.first_block,
             entries,
             delete_log_below: (to == m.keys.len()).then_some(self.live.first_block),
+            starts: m.done == 0,
+            log_below: self.live.first_block,
             to,
         })
     }
