@@ -182,9 +182,9 @@ fn run_lookup(
 /// channel's ledger soon takes all of it). Lookups of new txids and private keys are answered by
 /// the key filters, not B-tree descents, so the cache serves mostly the branch pages and recent
 /// leaves commits touch: with a million licences on the ledger, bulk issuance ran as fast with
-/// 256 MiB per ledger as with 1 GiB (and lost less against 10,000 licences), the devnet's
-/// process held ≈1.9 GiB instead of ≈4.9, and the slowest 1% of issuances took ≈0.95 s instead of
-/// ≈0.7 s.
+/// 256 MiB per ledger as with 1 GiB (and lost less against 10,000 licences), and the devnet's
+/// process held ≈1.9 GiB instead of ≈4.9. (Pages that left this cache are read back from disk:
+/// see `warm_log` for the one place where that was in a commit's way.)
 const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
 
 /// Keys of the txid and private-hash tables held in memory before they are written to a run
