@@ -37,8 +37,9 @@
 //! largest at a window's end: every peer's, the orderer's and the chaincode's caches, the client's
 //! licences in flight), CPU by thread, how long the level's threads were runnable but waiting for
 //! a core (other processes on the machine), and each level's tx/s against the first one's; each
-//! window's tx/s, CPU per transaction and verification time go to stderr as it ends. A level whose import and windows would not fit in the free disk
-//! space (the devnet data's growth per licence so far, about 23 KB) is skipped with a note.
+//! window's tx/s, CPU per transaction and verification time go to stderr as it ends. A level
+//! whose import and windows would not fit in the free disk space (the devnet data's growth per
+//! licence so far, about 23 KB) is skipped with a note.
 //! Everything, client, gateway, three peers, orderer and chaincode, shares this machine's
 //! cores, so the CPU figure is the whole network's cost per licence.
 //!

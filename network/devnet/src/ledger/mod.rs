@@ -759,7 +759,7 @@ struct Inner {
     /// The scan filling `filters` with the keys on the ledger when it was opened, if running.
     scan: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Tells the scan and the log warm-up to stop (the ledger is closing).
-    scan_stop: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
     /// The read of a merging generation's log rows ahead of their deletion, if running.
     warm: Mutex<Option<std::thread::JoinHandle<()>>>,
     channel: String,
@@ -816,12 +816,11 @@ pub struct Ledger {
 impl Drop for Inner {
     fn drop(&mut self) {
         // The scan and the warm-up read the database: they must end before it closes.
-        self.scan_stop.store(true, Ordering::Relaxed);
-        if let Some(scan) = self.scan.lock().expect("scan lock").take() {
-            let _ = scan.join();
-        }
-        if let Some(warm) = self.warm.lock().expect("warm lock").take() {
-            let _ = warm.join();
+        self.closing.store(true, Ordering::Relaxed);
+        for reader in [&self.scan, &self.warm] {
+            if let Some(thread) = reader.lock().expect("reader lock").take() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -1024,8 +1023,8 @@ impl Ledger {
         };
         let db = Arc::new(db);
         let filters = Arc::new(Filters::new());
-        let scan_stop = Arc::new(AtomicBool::new(false));
-        let scan = start_filter_scan(&db, &filters, &scan_stop, FILTER_SCAN_INLINE_MAX)?;
+        let closing = Arc::new(AtomicBool::new(false));
+        let scan = start_filter_scan(&db, &filters, &closing, FILTER_SCAN_INLINE_MAX)?;
         let (height_tx, _) = watch::channel(height);
         let (events, _) = broadcast::channel(256);
         Ok(Ledger {
@@ -1034,7 +1033,7 @@ impl Ledger {
                 files: Arc::new(files),
                 filters,
                 scan: Mutex::new(scan),
-                scan_stop,
+                closing,
                 warm: Mutex::new(None),
                 channel: channel.to_string(),
                 head: Mutex::new((Arc::clone(&live), runs.clone().into())),
@@ -1181,10 +1180,7 @@ impl Ledger {
         if let Some(done) = warm.take() {
             let _ = done.join();
         }
-        let (db, stop) = (
-            Arc::clone(&self.inner.db),
-            Arc::clone(&self.inner.scan_stop),
-        );
+        let (db, stop) = (Arc::clone(&self.inner.db), Arc::clone(&self.inner.closing));
         let read = move || -> Result<(), LedgerError> {
             let rtx = db.begin_read()?;
             let log = rtx.open_table(RECENT_LOG)?;
@@ -1334,10 +1330,10 @@ impl Ledger {
             drop((txids, hashes));
             // A slice of the merging generation, in key order, appended to its run.
             let slice = recent.next_slice(logged.len());
-            if let Some(slice) = slice.as_ref().filter(|s| s.starts) {
-                self.warm_log(slice.log_below);
-            }
             if let Some(slice) = &slice {
+                if slice.starts {
+                    self.warm_log(slice.log_below);
+                }
                 let mut entry = Vec::new();
                 // The slice is in (kind, key) order: txids first, then private hashes.
                 let split = slice.entries.partition_point(|e| e.0 == Kind::Txid);
@@ -1366,8 +1362,8 @@ impl Ledger {
                         table.insert(key.as_slice(), entry.as_slice())?;
                     }
                 }
-                if let Some(below) = slice.delete_log_below {
-                    log.retain_in(..(below, 0), |_, _| false)?;
+                if slice.finishes {
+                    log.retain_in(..(slice.log_below, 0), |_, _| false)?;
                 }
             }
             merged = slice.map(|s| s.end());

@@ -239,13 +239,12 @@ pub(crate) struct MergeSlice<'a> {
     pub(crate) run: u64,
     /// The keys and their last values.
     pub(crate) entries: &'a [RunEntry],
-    /// The log rows of blocks below this number go, or none when the merge is not finished.
-    pub(crate) delete_log_below: Option<u64>,
-    /// The first slice of its generation: the log rows below [`MergeSlice::log_below`] will be
-    /// deleted when the last one commits.
-    pub(crate) starts: bool,
-    /// The first block whose log rows stay when the merge finishes.
+    /// The merging generation's log rows are those of blocks below this number.
     pub(crate) log_below: u64,
+    /// The first slice of its generation.
+    pub(crate) starts: bool,
+    /// The last slice of its generation: its commit deletes the log rows below `log_below`.
+    pub(crate) finishes: bool,
     to: usize,
 }
 
@@ -296,9 +295,9 @@ impl Recent {
         Some(MergeSlice {
             run: m.generation.first_block,
             entries,
-            delete_log_below: (to == m.keys.len()).then_some(self.live.first_block),
-            starts: m.done == 0,
             log_below: self.live.first_block,
+            starts: m.done == 0,
+            finishes: to == m.keys.len(),
             to,
         })
     }
@@ -490,7 +489,7 @@ mod tests {
                 merged.extend(s.entries.iter().map(|(_, k, _)| k.to_vec()));
                 s.end()
             });
-            let finished = slice.as_ref().and_then(|s| s.delete_log_below);
+            let finished = slice.as_ref().filter(|s| s.finishes).map(|s| s.log_below);
             r.committed(to, block);
             if let Some(below) = finished {
                 assert!(below > 1);
